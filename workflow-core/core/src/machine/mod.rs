@@ -1,0 +1,133 @@
+//! The mission state machine: `apply(state, workflow, event, now) -> commands`.
+//!
+//! The machine decides, the edge does: [`apply`] mutates a [`MissionState`] and returns
+//! [`Command`]s (dispatch a task, arm a timer, finish the mission) as data. The
+//! orchestrator commits the new state and the commands' outbox rows in one transaction
+//! and performs them afterwards. Every event is checked against the current state first,
+//! so a duplicate or stale event (an old attempt, a finished step, a finished mission)
+//! changes nothing and yields no command.
+
+mod apply;
+mod state;
+
+pub use apply::{Applied, apply};
+pub use state::{MissionState, MissionStatus, StepState, StepStatus, UnknownStatus};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::workflow::StepIndex;
+
+/// Something that happened to a mission.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// The mission was created; dispatch its root steps.
+    Start,
+    /// A worker finished an attempt successfully.
+    StepSucceeded {
+        step: String,
+        attempt: u32,
+        output: Value,
+    },
+    /// A worker finished an attempt with an error.
+    StepFailed {
+        step: String,
+        attempt: u32,
+        error: StepFailure,
+    },
+    /// A durable timer came due.
+    TimerFired(TimerKind),
+    /// Someone asked to stop the mission.
+    Cancel { reason: String },
+}
+
+/// An attempt's error as the worker reported it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepFailure {
+    pub message: String,
+    /// False for a permanent error: no further attempt is made.
+    pub retryable: bool,
+}
+
+/// What a durable timer is for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TimerKind {
+    /// Dispatch `attempt` of `step` after a back-off.
+    Retry { step: String, attempt: u32 },
+    /// `attempt` of `step` has run too long.
+    Timeout { step: String, attempt: u32 },
+}
+
+impl TimerKind {
+    /// The stable name stored in the timers table.
+    pub fn name(&self) -> &'static str {
+        match self {
+            TimerKind::Retry { .. } => "retry",
+            TimerKind::Timeout { .. } => "timeout",
+        }
+    }
+
+    pub fn step(&self) -> &str {
+        match self {
+            TimerKind::Retry { step, .. } | TimerKind::Timeout { step, .. } => step,
+        }
+    }
+
+    pub fn attempt(&self) -> u32 {
+        match self {
+            TimerKind::Retry { attempt, .. } | TimerKind::Timeout { attempt, .. } => *attempt,
+        }
+    }
+
+    /// Rebuilds a timer kind from its stored columns; `None` for an unknown kind.
+    pub fn from_parts(kind: &str, step: String, attempt: u32) -> Option<TimerKind> {
+        match kind {
+            "retry" => Some(TimerKind::Retry { step, attempt }),
+            "timeout" => Some(TimerKind::Timeout { step, attempt }),
+            _ => None,
+        }
+    }
+}
+
+/// An effect the orchestrator must carry out after committing the new state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Publish a task for `attempt` of `step` to its agent's queue.
+    Dispatch(Task),
+    /// Persist a timer that fires `kind` at `due`.
+    ArmTimer {
+        kind: TimerKind,
+        due: DateTime<Utc>,
+    },
+    /// The mission reached a terminal state: drop its timers, record the outcome.
+    Finish {
+        status: MissionStatus,
+        output: Option<Value>,
+        error: Option<String>,
+    },
+}
+
+/// One attempt of one step, ready to be published.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Task {
+    pub step: StepIndex,
+    pub step_id: String,
+    pub attempt: u32,
+    pub agent: String,
+    pub action: String,
+    pub input: Value,
+}
+
+/// The idempotency key of one attempt: also the AMQP message id of its task.
+pub fn idempotency_key(mission_id: &str, step_id: &str, attempt: u32) -> String {
+    format!("{mission_id}:{step_id}:{attempt}")
+}
+
+#[cfg(test)]
+mod tests;
+
+#[cfg(test)]
+mod proptests;

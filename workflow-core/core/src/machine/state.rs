@@ -1,0 +1,158 @@
+//! Mission and step state as the machine sees it; the store persists it column by column.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::workflow::Workflow;
+
+/// Lifecycle of a mission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MissionStatus {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+/// Lifecycle of a step within a mission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StepStatus {
+    /// Waiting for its dependencies.
+    Pending,
+    /// A task for the current attempt is published or being worked on.
+    Running,
+    /// The last attempt failed; a retry timer is armed.
+    WaitingRetry,
+    Succeeded,
+    Failed,
+    /// Never finished because the mission ended first.
+    Cancelled,
+}
+
+/// A status string that is not one of ours (e.g. a row written by a newer version).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown status {0:?}")]
+pub struct UnknownStatus(pub String);
+
+macro_rules! string_enum {
+    ($ty:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $ty {
+            pub fn as_str(self) -> &'static str {
+                match self { $($ty::$variant => $name),+ }
+            }
+        }
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl FromStr for $ty {
+            type Err = UnknownStatus;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s { $($name => Ok($ty::$variant),)+ other => Err(UnknownStatus(other.to_owned())) }
+            }
+        }
+    };
+}
+
+string_enum!(MissionStatus {
+    Pending => "pending",
+    Running => "running",
+    Succeeded => "succeeded",
+    Failed => "failed",
+    Cancelled => "cancelled",
+});
+
+string_enum!(StepStatus {
+    Pending => "pending",
+    Running => "running",
+    WaitingRetry => "waiting_retry",
+    Succeeded => "succeeded",
+    Failed => "failed",
+    Cancelled => "cancelled",
+});
+
+impl MissionStatus {
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            MissionStatus::Succeeded | MissionStatus::Failed | MissionStatus::Cancelled
+        )
+    }
+}
+
+impl StepStatus {
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            StepStatus::Succeeded | StepStatus::Failed | StepStatus::Cancelled
+        )
+    }
+}
+
+/// One step's progress.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepState {
+    pub status: StepStatus,
+    /// The current (or last) attempt; 0 before the first dispatch.
+    pub attempt: u32,
+    /// The resolved input of the current attempt.
+    pub input: Option<Value>,
+    pub output: Option<Value>,
+    /// The last error, kept while a retry is pending and after a failure.
+    pub error: Option<String>,
+    pub dispatched_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl StepState {
+    pub fn new() -> Self {
+        Self {
+            status: StepStatus::Pending,
+            attempt: 0,
+            input: None,
+            output: None,
+            error: None,
+            dispatched_at: None,
+            finished_at: None,
+        }
+    }
+}
+
+impl Default for StepState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A mission's whole state: what [`crate::machine::apply`] reads and changes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MissionState {
+    /// The mission id, as text; seeds the retry jitter so it is reproducible.
+    pub id: String,
+    pub status: MissionStatus,
+    /// The bound mission input (defaults filled in).
+    pub input: Value,
+    /// One entry per workflow step, same order as [`Workflow::steps`].
+    pub steps: Vec<StepState>,
+    pub output: Option<Value>,
+    pub error: Option<String>,
+}
+
+impl MissionState {
+    /// A new, not yet started mission of `workflow`.
+    pub fn new(id: impl Into<String>, workflow: &Workflow, input: Value) -> Self {
+        Self {
+            id: id.into(),
+            status: MissionStatus::Pending,
+            input,
+            steps: vec![StepState::new(); workflow.steps.len()],
+            output: None,
+            error: None,
+        }
+    }
+}

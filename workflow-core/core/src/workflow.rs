@@ -1,0 +1,177 @@
+//! The compiled form of a definition: what validation produces and the state machine runs.
+//!
+//! A [`Workflow`] is only ever built by [`crate::validate`], so every invariant the state
+//! machine relies on holds here: step ids are unique, `depends_on` holds indices of real
+//! steps, the graph is acyclic, and every `${steps.x.output…}` reference names an ancestor.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::template::Template;
+
+/// A validated, immutable workflow definition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Workflow {
+    pub name: String,
+    pub version: u32,
+    pub description: Option<String>,
+    pub inputs: BTreeMap<String, InputSpec>,
+    /// Steps in definition order; `StepIndex` values index into this vector.
+    pub steps: Vec<Step>,
+}
+
+/// Position of a step in [`Workflow::steps`].
+pub type StepIndex = usize;
+
+impl Workflow {
+    /// The index of the step called `id`, if any.
+    pub fn step_index(&self, id: &str) -> Option<StepIndex> {
+        self.steps.iter().position(|s| s.id == id)
+    }
+
+    /// Steps that no other step depends on; their outputs form the mission's output.
+    pub fn sinks(&self) -> Vec<StepIndex> {
+        let mut has_dependent = vec![false; self.steps.len()];
+        for step in &self.steps {
+            for &dep in &step.depends_on {
+                has_dependent[dep] = true;
+            }
+        }
+        (0..self.steps.len()).filter(|&i| !has_dependent[i]).collect()
+    }
+
+    /// Every agent named by a step, sorted and deduplicated.
+    pub fn agents(&self) -> Vec<&str> {
+        let mut agents: Vec<&str> = self.steps.iter().map(|s| s.agent.as_str()).collect();
+        agents.sort_unstable();
+        agents.dedup();
+        agents
+    }
+}
+
+/// The declared type of a mission input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputType {
+    String,
+    Integer,
+    Number,
+    Boolean,
+    Object,
+    Array,
+}
+
+/// One typed mission input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputSpec {
+    pub kind: InputType,
+    pub required: bool,
+    pub default: Option<Value>,
+    pub description: Option<String>,
+}
+
+/// One step of a workflow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub id: String,
+    /// The agent whose queue runs this step.
+    pub agent: String,
+    pub action: String,
+    /// The step's input, with `${…}` expressions still to be resolved at dispatch.
+    pub input: Template,
+    /// Indices of the steps this one waits for; sorted, no duplicates.
+    pub depends_on: Vec<StepIndex>,
+    pub retry: RetryPolicy,
+    /// How long one attempt may run before it counts as a retryable failure.
+    pub timeout: Option<Duration>,
+}
+
+/// When and how often a failed step is tried again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// Total attempts including the first; 1 means no retry.
+    pub max_attempts: u32,
+    /// Delay before the second attempt.
+    pub initial_delay: Duration,
+    /// Factor applied to the delay after each further failure (>= 1.0).
+    pub multiplier: f64,
+    /// Upper bound of any single delay.
+    pub max_delay: Duration,
+    /// Fraction in `[0, 1]` of the delay that is randomised (full jitter at 1.0).
+    pub jitter: f64,
+}
+
+impl Default for RetryPolicy {
+    /// Three attempts, 1 s then 2 s, capped at 5 minutes, 20 % jitter.
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            initial_delay: Duration::from_secs(1),
+            multiplier: 2.0,
+            max_delay: Duration::from_secs(300),
+            jitter: 0.2,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// A policy that never retries.
+    pub fn none() -> Self {
+        Self {
+            max_attempts: 1,
+            ..Self::default()
+        }
+    }
+
+    /// The back-off before attempt `failed_attempt + 1`.
+    ///
+    /// `unit` is a number in `[0, 1)` that picks the jitter; the state machine derives
+    /// it from the mission, step and attempt so replays compute the same delay.
+    /// With `unit = 0.5` and any jitter the result is within `jitter/2` of the nominal.
+    pub fn delay_after(&self, failed_attempt: u32, unit: f64) -> Duration {
+        let exponent = failed_attempt.saturating_sub(1).min(64) as i32;
+        let nominal = self.initial_delay.as_secs_f64() * self.multiplier.powi(exponent);
+        let capped = nominal.min(self.max_delay.as_secs_f64());
+        let jitter = self.jitter.clamp(0.0, 1.0);
+        // Spread the delay over [capped * (1 - jitter), capped].
+        let secs = capped * (1.0 - jitter * unit.clamp(0.0, 1.0));
+        Duration::from_secs_f64(secs.max(0.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 5,
+            initial_delay: Duration::from_millis(100),
+            multiplier: 2.0,
+            max_delay: Duration::from_millis(350),
+            jitter: 0.0,
+        }
+    }
+
+    #[test]
+    fn delay_grows_by_multiplier_and_is_capped() {
+        let p = policy();
+        assert_eq!(p.delay_after(1, 0.3), Duration::from_millis(100));
+        assert_eq!(p.delay_after(2, 0.3), Duration::from_millis(200));
+        assert_eq!(p.delay_after(3, 0.3), Duration::from_millis(350));
+        assert_eq!(p.delay_after(40, 0.3), Duration::from_millis(350));
+    }
+
+    #[test]
+    fn jitter_only_shortens_the_delay_within_its_fraction() {
+        let p = RetryPolicy {
+            jitter: 0.5,
+            ..policy()
+        };
+        assert_eq!(p.delay_after(1, 0.0), Duration::from_millis(100));
+        assert_eq!(p.delay_after(1, 1.0), Duration::from_millis(50));
+        let mid = p.delay_after(1, 0.5);
+        assert!(mid > Duration::from_millis(70) && mid < Duration::from_millis(80));
+    }
+}

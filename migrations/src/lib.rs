@@ -1,0 +1,40 @@
+//! Every table of Rex, as sea-orm-migration migrations that run unchanged on
+//! PostgreSQL and SQLite.
+//!
+//! The schema sticks to the column types sea-query renders on both backends:
+//! `uuid` (a 16-byte blob on SQLite), `timestamp with time zone` (RFC 3339 text on
+//! SQLite), `jsonb` (JSON text on SQLite). Timestamps have no server-side default
+//! because SQLite's `CURRENT_TIMESTAMP` is not RFC 3339 and would not compare with the
+//! values the store writes; the store always sets them.
+//!
+//! This crate knows nothing of the engine: the entities and queries live in
+//! `rex-store`, which runs these migrations at start-up.
+
+use sea_orm_migration::prelude::*;
+
+mod m20260101_000001_create_definitions;
+mod m20260101_000002_create_missions;
+mod m20260101_000003_create_steps;
+mod m20260101_000004_create_attempts;
+mod m20260101_000005_create_outbox;
+mod m20260101_000006_create_timers;
+
+pub use sea_orm_migration::MigratorTrait;
+
+/// Applies the migrations in order; `Migrator::up` records each one in
+/// `seaql_migrations`, so running it again is a no-op.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20260101_000001_create_definitions::Migration),
+            Box::new(m20260101_000002_create_missions::Migration),
+            Box::new(m20260101_000003_create_steps::Migration),
+            Box::new(m20260101_000004_create_attempts::Migration),
+            Box::new(m20260101_000005_create_outbox::Migration),
+            Box::new(m20260101_000006_create_timers::Migration),
+        ]
+    }
+}

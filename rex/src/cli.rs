@@ -1,0 +1,202 @@
+//! Command-line surface. Every flag has an environment variable where it configures a
+//! deployment; the defaults run the embedded mode with nothing installed.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use rex_observability::LogFormat;
+
+/// The embedded database used when `REX_DATABASE_URL` is unset.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://rex.db?mode=rwc";
+/// RabbitMQ on the local machine, for the production processes.
+pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rex",
+    version,
+    about = "Rex: durable workflow missions on RabbitMQ, checkpointed in PostgreSQL",
+    long_about = "Rex runs workflow definitions (DAGs of steps) as durable missions. \
+                  `rex run FILE` runs one mission in-process with nothing installed; \
+                  `rex orchestrator` and `rex worker` are the production processes."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// Database: postgres://user@host/db or sqlite://path?mode=rwc.
+    /// Default: sqlite://rex.db?mode=rwc (a temporary file for `rex run`).
+    #[arg(long, env = "REX_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// RabbitMQ URL. Unset: `rex run`/`rex dev` use the in-process broker, and
+    /// `rex orchestrator`/`rex worker` use amqp://guest:guest@127.0.0.1:5672/%2f.
+    #[arg(long, env = "REX_AMQP_URL", global = true)]
+    pub amqp_url: Option<String>,
+    /// Prefix of every exchange and queue name (isolates deployments on one vhost).
+    #[arg(long, env = "REX_QUEUE_PREFIX", default_value = "rex", global = true)]
+    pub queue_prefix: String,
+    /// Deliveries of one task before it is dead-lettered as poison.
+    #[arg(long, env = "REX_DELIVERY_LIMIT", default_value_t = 5, global = true)]
+    pub delivery_limit: u32,
+    /// Database pool size of this process.
+    #[arg(long, env = "REX_DB_MAX_CONNECTIONS", default_value_t = 16, global = true)]
+    pub db_max_connections: u32,
+    /// Log line format: pretty or json. Filter with REX_LOG or RUST_LOG.
+    #[arg(long, env = "REX_LOG_FORMAT", default_value = "pretty", global = true)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create or upgrade every table (PostgreSQL or SQLite).
+    Migrate,
+    /// Run an orchestrator: applies results, relays the outbox, fires timers.
+    Orchestrator(OrchestratorArgs),
+    /// Run workers for one or more agents.
+    Worker(WorkerArgs),
+    /// Validate, store and list workflow definitions.
+    #[command(subcommand)]
+    Definitions(DefinitionsCommand),
+    /// Start, inspect, list and cancel missions.
+    #[command(subcommand)]
+    Missions(MissionsCommand),
+    /// Run one mission of a definition file to completion in this process (embedded
+    /// engine), show its progress and timeline, print its output.
+    Run(RunArgs),
+    /// Run every component in one process on the embedded default until Ctrl-C.
+    Dev(DevArgs),
+    /// Measure throughput and latency of the engine with no-op agents.
+    Bench(crate::bench::BenchArgs),
+}
+
+impl Command {
+    /// Quieter logs for the interactive commands, whose output is for people.
+    pub fn default_log_filter(&self) -> &'static str {
+        match self {
+            Command::Run(_) | Command::Definitions(_) | Command::Missions(_) | Command::Bench(_) => {
+                "warn"
+            }
+            _ => "info",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct OrchestratorArgs {
+    /// Unacknowledged results the broker may push to this process.
+    #[arg(long, env = "REX_ORCHESTRATOR_PREFETCH", default_value_t = 512)]
+    pub prefetch: u16,
+    /// Results applied per database transaction at most.
+    #[arg(long, env = "REX_ORCHESTRATOR_BATCH", default_value_t = 256)]
+    pub batch_size: usize,
+    /// Age (ms) after which the relay publishes an outbox row left behind.
+    #[arg(long, env = "REX_RELAY_GRACE_MS", default_value_t = 5000)]
+    pub relay_grace_ms: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WorkerArgs {
+    /// Agent to run (repeat for several): noop, echo, sleep, fail.
+    #[arg(long = "agent", required = true, num_args = 1..)]
+    pub agents: Vec<String>,
+    /// Attempts run at once per agent.
+    #[arg(long, env = "REX_WORKER_CONCURRENCY", default_value_t = 16)]
+    pub concurrency: usize,
+    /// Unacknowledged tasks per agent queue (default: 2 × concurrency).
+    #[arg(long, env = "REX_WORKER_PREFETCH")]
+    pub prefetch: Option<u16>,
+    /// Seconds in-flight attempts may run on after SIGTERM.
+    #[arg(long, env = "REX_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DefinitionsCommand {
+    /// Check definition files and report every problem (stores nothing).
+    Validate {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Validate and store definition files (a stored version is immutable).
+    Push {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// List stored definitions.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MissionsCommand {
+    /// Start a mission of a stored definition.
+    Start {
+        /// Definition name.
+        definition: String,
+        /// Definition version (default: the latest).
+        #[arg(long)]
+        version: Option<i32>,
+        /// Mission input: inline JSON, or @path to a JSON file.
+        #[arg(long, default_value = "{}")]
+        input: String,
+        /// Starting twice with the same key starts one mission.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+    /// Show a mission and its step timeline.
+    Get {
+        id: uuid::Uuid,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List missions, newest first.
+    List {
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        definition: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u64,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel a running mission.
+    Cancel {
+        id: uuid::Uuid,
+        #[arg(long, default_value = "cancelled from the command line")]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Definition file (YAML or JSON).
+    pub file: PathBuf,
+    /// Mission input: inline JSON, or @path to a JSON file.
+    #[arg(long, default_value = "{}")]
+    pub input: String,
+    /// Worker concurrency per agent.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    pub timeout_secs: u64,
+    /// Print the final mission as JSON instead of the timeline.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DevArgs {
+    /// Definition files to push at start.
+    pub files: Vec<PathBuf>,
+    /// Worker concurrency per agent.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+}

@@ -1,0 +1,53 @@
+//! `rex`: the command that wires Rex's crates into processes — the embedded single-process
+//! mode (`rex run`, `rex dev`), the production processes (`rex orchestrator`,
+//! `rex worker`), and the operator commands (`rex migrate`, `rex definitions`,
+//! `rex missions`, `rex bench`).
+
+mod bench;
+mod cli;
+mod definitions;
+mod embedded;
+mod input;
+mod missions;
+mod render;
+mod serve;
+mod setup;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    rex_observability::init(cli.global.log_format, cli.command.default_log_filter());
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Migrate => serve::migrate(g).await,
+        Command::Orchestrator(args) => serve::orchestrator(g, args).await,
+        Command::Worker(args) => serve::worker(g, args).await,
+        Command::Definitions(cmd) => definitions::run(g, cmd).await,
+        Command::Missions(cmd) => missions::run(g, cmd).await,
+        Command::Run(args) => embedded::run_file(g, args).await,
+        Command::Dev(args) => embedded::dev(g, args).await,
+        Command::Bench(args) => bench::run(g, args).await,
+    }
+}

@@ -1,0 +1,82 @@
+//! `rex missions start|get|list|cancel`.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use rex_engine::StartMission;
+use rex_store::MissionFilter;
+
+use crate::cli::{Global, MissionsCommand};
+use crate::{input, render, setup};
+
+pub async fn run(g: &Global, cmd: MissionsCommand) -> anyhow::Result<ExitCode> {
+    let store = setup::store(g, None).await?;
+    match cmd {
+        MissionsCommand::Start {
+            definition,
+            version,
+            input,
+            idempotency_key,
+        } => {
+            let engine = setup::engine(store, setup::command_broker(g).await?);
+            let started = engine
+                .start_mission(StartMission {
+                    definition,
+                    version,
+                    input: input::parse(&input)?,
+                    idempotency_key,
+                })
+                .await?;
+            if started.created {
+                println!("{}", started.id);
+            } else {
+                println!("{} (existing mission for this idempotency key)", started.id);
+            }
+        }
+        MissionsCommand::Get { id, json } => {
+            let mission = store
+                .get_mission(id)
+                .await?
+                .with_context(|| format!("mission {id} not found"))?;
+            let steps = store.mission_steps(id).await?;
+            if json {
+                println!("{:#}", render::mission_json(&mission, &steps));
+            } else {
+                let order: Vec<String> = steps.iter().map(|s| s.step_id.clone()).collect();
+                print!("{}", render::timeline(&mission, &steps, &order));
+                if let Some(output) = &mission.output {
+                    println!("output: {output:#}");
+                }
+            }
+        }
+        MissionsCommand::List {
+            status,
+            definition,
+            limit,
+            json,
+        } => {
+            let missions = store
+                .list_missions(MissionFilter {
+                    status,
+                    definition,
+                    limit,
+                    before: None,
+                })
+                .await?;
+            if json {
+                println!("{:#}", serde_json::to_value(&missions)?);
+            } else {
+                print!("{}", render::mission_list(&missions));
+            }
+        }
+        MissionsCommand::Cancel { id, reason } => {
+            let engine = setup::engine(store, setup::command_broker(g).await?);
+            if engine.cancel_mission(id, &reason).await? {
+                println!("mission {id} cancelled");
+            } else {
+                println!("mission {id} had already finished");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

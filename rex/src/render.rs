@@ -1,0 +1,108 @@
+//! Human-readable views of missions: the step timeline and listings.
+
+use std::fmt::Write;
+
+use chrono::{DateTime, Utc};
+use rex_store::entity::{missions, steps};
+use serde_json::{Value, json};
+
+fn millis(from: DateTime<Utc>, to: DateTime<Utc>) -> String {
+    let ms = (to - from).num_microseconds().unwrap_or(0) as f64 / 1000.0;
+    if ms >= 10_000.0 {
+        format!("{:.1} s", ms / 1000.0)
+    } else {
+        format!("{ms:.1} ms")
+    }
+}
+
+/// The mission's header line and one line per step, in the definition's order.
+pub fn timeline(mission: &missions::Model, steps: &[steps::Model], order: &[String]) -> String {
+    let mut out = String::new();
+    let took = mission
+        .finished_at
+        .map(|f| format!(" in {}", millis(mission.created_at, f)))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "mission {} ({} v{}): {}{took}",
+        mission.id, mission.definition_name, mission.definition_version, mission.status
+    );
+    let width = steps.iter().map(|s| s.step_id.len()).max().unwrap_or(4).max(4);
+    let _ = writeln!(
+        out,
+        "  {:width$}  {:13}  {:>7}  {:>10}  {:>10}  error",
+        "step", "status", "attempt", "started", "duration"
+    );
+    let mut sorted: Vec<&steps::Model> = steps.iter().collect();
+    sorted.sort_by_key(|s| order.iter().position(|o| *o == s.step_id).unwrap_or(usize::MAX));
+    for s in sorted {
+        let started = s
+            .dispatched_at
+            .map(|d| format!("+{}", millis(mission.created_at, d)))
+            .unwrap_or_else(|| "-".into());
+        let duration = match (s.dispatched_at, s.finished_at) {
+            (Some(d), Some(f)) => millis(d, f),
+            _ => "-".into(),
+        };
+        let _ = writeln!(
+            out,
+            "  {:width$}  {:13}  {:>7}  {:>10}  {:>10}  {}",
+            s.step_id,
+            s.status,
+            s.attempt,
+            started,
+            duration,
+            s.error.as_deref().unwrap_or("")
+        );
+    }
+    if let Some(error) = &mission.error {
+        let _ = writeln!(out, "error: {error}");
+    }
+    out
+}
+
+/// A mission with its steps as JSON.
+pub fn mission_json(mission: &missions::Model, steps: &[steps::Model]) -> Value {
+    json!({
+        "id": mission.id,
+        "definition": mission.definition_name,
+        "version": mission.definition_version,
+        "status": mission.status,
+        "input": mission.input,
+        "output": mission.output,
+        "error": mission.error,
+        "created_at": mission.created_at,
+        "finished_at": mission.finished_at,
+        "steps": steps.iter().map(|s| json!({
+            "id": s.step_id,
+            "status": s.status,
+            "attempt": s.attempt,
+            "input": s.input,
+            "output": s.output,
+            "error": s.error,
+            "dispatched_at": s.dispatched_at,
+            "finished_at": s.finished_at,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// One line per mission.
+pub fn mission_list(missions: &[missions::Model]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:36}  {:24}  {:10}  created",
+        "id", "definition", "status"
+    );
+    for m in missions {
+        let _ = writeln!(
+            out,
+            "{:36}  {:24}  {:10}  {}",
+            m.id,
+            format!("{} v{}", m.definition_name, m.definition_version),
+            m.status,
+            m.created_at.format("%Y-%m-%d %H:%M:%S%.3f")
+        );
+    }
+    out
+}

@@ -1,0 +1,52 @@
+//! The production processes: `rex migrate`, `rex orchestrator`, `rex worker`.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use rex_engine::{Orchestrator, OrchestratorConfig};
+use rex_workers::{Registry, Worker, WorkerConfig};
+use tracing::info;
+
+use crate::cli::{Global, OrchestratorArgs, WorkerArgs};
+use crate::setup;
+
+pub async fn migrate(g: &Global) -> anyhow::Result<ExitCode> {
+    setup::store(g, None).await?;
+    println!("database is up to date");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn orchestrator(g: &Global, args: OrchestratorArgs) -> anyhow::Result<ExitCode> {
+    let store = setup::store(g, None).await?;
+    let broker = setup::amqp(g).await?;
+    broker.declare(&setup::known_agents()).await?;
+    let engine = setup::engine(store, broker);
+    let shutdown = setup::shutdown_on_signal();
+    let config = OrchestratorConfig {
+        prefetch: args.prefetch,
+        batch_size: args.batch_size,
+        relay_grace: Duration::from_millis(args.relay_grace_ms),
+        ..OrchestratorConfig::default()
+    };
+    Orchestrator::new(engine, config).run(shutdown).await?;
+    info!("orchestrator stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn worker(g: &Global, args: WorkerArgs) -> anyhow::Result<ExitCode> {
+    let agents = Registry::builtin().select(&args.agents)?;
+    let store = setup::store(g, None).await?;
+    let broker = setup::amqp(g).await?;
+    let shutdown = setup::shutdown_on_signal();
+    let config = WorkerConfig {
+        concurrency: args.concurrency,
+        prefetch: args
+            .prefetch
+            .unwrap_or_else(|| u16::try_from(args.concurrency * 2).unwrap_or(u16::MAX)),
+        shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
+        ..WorkerConfig::default()
+    };
+    Worker::new(store, broker, config).run(agents, shutdown).await?;
+    info!("worker stopped");
+    Ok(ExitCode::SUCCESS)
+}

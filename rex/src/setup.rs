@@ -1,0 +1,174 @@
+//! Building the store, the broker and the engine from the global options.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use rex_broker::{
+    AmqpBroker, Broker, BrokerConfig, BrokerError, Consumer, Destination, MemoryBroker, Message,
+    QueueStats,
+};
+use rex_core::protocol::SystemClock;
+use rex_core::validate::ValidateOptions;
+use rex_engine::{Catalog, Engine};
+use rex_store::Store;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{DEFAULT_AMQP_URL, DEFAULT_DATABASE_URL, Global};
+
+/// The agents this build of Rex can run; definitions naming others are rejected.
+pub fn known_agents() -> Vec<String> {
+    rex_workers::builtin::NAMES.iter().map(|s| (*s).to_owned()).collect()
+}
+
+pub fn validate_options() -> ValidateOptions {
+    ValidateOptions {
+        known_agents: Some(known_agents()),
+        ..ValidateOptions::default()
+    }
+}
+
+/// Connects to the configured database (the default unless `url` overrides it) and
+/// brings its schema up to date.
+pub async fn store(g: &Global, url: Option<&str>) -> anyhow::Result<Store> {
+    let url = url
+        .or(g.database_url.as_deref())
+        .unwrap_or(DEFAULT_DATABASE_URL);
+    let store = Store::connect(url, g.db_max_connections)
+        .await
+        .with_context(|| format!("cannot open the database {}", redact(url)))?;
+    store
+        .migrate()
+        .await
+        .context("cannot migrate the database")?;
+    Ok(store)
+}
+
+/// RabbitMQ at the configured URL, or the default local one.
+pub async fn amqp(g: &Global) -> anyhow::Result<Arc<dyn Broker>> {
+    let url = g.amqp_url.clone().unwrap_or_else(|| DEFAULT_AMQP_URL.to_owned());
+    let broker = AmqpBroker::connect(BrokerConfig {
+        url: url.clone(),
+        prefix: g.queue_prefix.clone(),
+        delivery_limit: g.delivery_limit,
+    })
+    .await
+    .with_context(|| format!("cannot connect to RabbitMQ at {}", redact(&url)))?;
+    Ok(Arc::new(broker))
+}
+
+/// RabbitMQ when a URL is configured, else the in-process broker.
+pub async fn embedded_broker(g: &Global) -> anyhow::Result<Arc<dyn Broker>> {
+    if g.amqp_url.is_some() {
+        amqp(g).await
+    } else {
+        Ok(Arc::new(MemoryBroker::new(g.delivery_limit)))
+    }
+}
+
+/// The broker for one-shot commands (`rex missions start`): RabbitMQ when configured;
+/// otherwise nothing is published from this process and the outbox rows wait for the
+/// relay of the running `rex dev`.
+pub async fn command_broker(g: &Global) -> anyhow::Result<Arc<dyn Broker>> {
+    if g.amqp_url.is_some() {
+        amqp(g).await
+    } else {
+        Ok(Arc::new(OutboxOnly))
+    }
+}
+
+pub fn engine(store: Store, broker: Arc<dyn Broker>) -> Engine {
+    let catalog = Catalog::new(store.clone(), validate_options());
+    Engine::new(store, broker, catalog, Arc::new(SystemClock))
+}
+
+/// A token cancelled on SIGINT (Ctrl-C) or SIGTERM.
+pub fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutdown requested");
+        cancel.cancel();
+    });
+    token
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// A URL with its password replaced, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// A broker that publishes nothing: committed outbox rows stay for a relay elsewhere.
+struct OutboxOnly;
+
+#[async_trait]
+impl Broker for OutboxOnly {
+    async fn declare(&self, _agents: &[String]) -> Result<(), BrokerError> {
+        Ok(())
+    }
+    async fn publish(&self, _batch: Vec<(Destination, Message)>) -> Result<(), BrokerError> {
+        Err(BrokerError::Unavailable {
+            op: "publish",
+            cause: "no broker in this process; the relay of `rex dev` publishes the outbox".into(),
+        })
+    }
+    async fn consume(
+        &self,
+        _source: Destination,
+        _prefetch: u16,
+    ) -> Result<Box<dyn Consumer>, BrokerError> {
+        Err(BrokerError::Closed)
+    }
+    async fn queue_stats(&self, _source: &Destination) -> Result<QueueStats, BrokerError> {
+        Ok(QueueStats::default())
+    }
+    async fn dead_letter_count(&self, _agent: &str) -> Result<u64, BrokerError> {
+        Ok(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redact("amqp://guest:secret@host:5672/%2f"),
+            "amqp://guest:***@host:5672/%2f"
+        );
+        assert_eq!(redact("sqlite://rex.db?mode=rwc"), "sqlite://rex.db?mode=rwc");
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+    }
+}

@@ -1,0 +1,206 @@
+//! The RabbitMQ backend over lapin: one connection per handle, a confirm-mode
+//! publishing channel, a channel per consumer, short-lived channels for
+//! declarations and queue inspection.
+
+mod consumer;
+mod convert;
+mod declare;
+mod link;
+mod publish;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use lapin::options::{BasicAckOptions, BasicNackOptions, QueueDeclareOptions};
+use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
+use lapin::types::{FieldTable, ShortString};
+use lapin::{Acker, ErrorKind};
+use tokio::time::Instant;
+
+use crate::config::BrokerConfig;
+use crate::error::BrokerError;
+use crate::message::{Destination, Message, QueueStats};
+use crate::topology::{Names, validate_destination};
+use crate::{Broker, Consumer};
+use link::{Link, close_quietly};
+use publish::Publisher;
+
+/// How long [`AmqpBroker::connect`] keeps trying before it reports the broker
+/// unreachable (RabbitMQ often starts a little after its clients).
+const STARTUP_PATIENCE: Duration = Duration::from_secs(3);
+
+/// RabbitMQ broker. Cloning gives another handle to the same connection.
+#[derive(Clone)]
+pub struct AmqpBroker {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    link: Arc<Link>,
+    publisher: Publisher,
+}
+
+impl std::fmt::Debug for AmqpBroker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmqpBroker")
+            .field("prefix", &self.inner.link.names().prefix())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AmqpBroker {
+    /// Connects (retrying for a few seconds). The topology is not declared
+    /// here: call [`Broker::declare`].
+    pub async fn connect(cfg: BrokerConfig) -> Result<Self, BrokerError> {
+        let names = Names::new(&cfg.prefix)?;
+        let link = Arc::new(Link::new(cfg.url, names, cfg.delivery_limit));
+        link.connection_retrying(Some(Instant::now() + STARTUP_PATIENCE))
+            .await?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                link,
+                publisher: Publisher::new(),
+            }),
+        })
+    }
+
+    /// Message count of a queue, by passive declaration.
+    async fn inspect(&self, op: &'static str, queue: String) -> Result<QueueStats, BrokerError> {
+        let channel = self.inner.link.channel(op).await?;
+        let name = ShortString::try_new(queue.clone()).map_err(|err| BrokerError::InvalidAgent {
+            name: queue.clone(),
+            reason: err.to_string(),
+        })?;
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..QueueDeclareOptions::default()
+        };
+        let result = channel
+            .queue_declare(name, passive, FieldTable::default())
+            .await;
+        close_quietly(&channel).await;
+        match result {
+            Ok(info) => Ok(QueueStats {
+                ready: u64::from(info.message_count()),
+                consumers: info.consumer_count(),
+            }),
+            Err(err) if is_not_found(&err) => Err(BrokerError::QueueNotFound { queue }),
+            Err(err) => Err(lapin_error(op, err)),
+        }
+    }
+}
+
+#[async_trait]
+impl Broker for AmqpBroker {
+    async fn declare(&self, agents: &[String]) -> Result<(), BrokerError> {
+        let destinations: Vec<Destination> = agents
+            .iter()
+            .map(|agent| Destination::Agent(agent.clone()))
+            .chain([Destination::Results])
+            .collect();
+        for destination in &destinations {
+            validate_destination(destination)?;
+        }
+        let link = &self.inner.link;
+        link.remember(&destinations);
+        let channel = link.channel("declare").await?;
+        let result = declare::declare(
+            &channel,
+            link.names(),
+            link.delivery_limit(),
+            &destinations,
+        )
+        .await;
+        close_quietly(&channel).await;
+        result.map_err(|err| lapin_error("declare", err))
+    }
+
+    async fn publish(&self, batch: Vec<(Destination, Message)>) -> Result<(), BrokerError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.inner.publisher.publish(&self.inner.link, &batch).await
+    }
+
+    async fn consume(
+        &self,
+        source: Destination,
+        prefetch: u16,
+    ) -> Result<Box<dyn Consumer>, BrokerError> {
+        validate_destination(&source)?;
+        self.inner.link.remember(std::slice::from_ref(&source));
+        let consumer = consumer::start(self.inner.link.clone(), source, prefetch).await?;
+        Ok(Box::new(consumer))
+    }
+
+    async fn queue_stats(&self, source: &Destination) -> Result<QueueStats, BrokerError> {
+        validate_destination(source)?;
+        let queue = self.inner.link.names().queue(source);
+        self.inspect("queue_stats", queue).await
+    }
+
+    async fn dead_letter_count(&self, agent: &str) -> Result<u64, BrokerError> {
+        let destination = Destination::Agent(agent.into());
+        validate_destination(&destination)?;
+        let queue = self.inner.link.names().dead_letter_queue(&destination);
+        Ok(self.inspect("dead_letter_count", queue).await?.ready)
+    }
+
+    async fn shutdown(&self) {
+        self.inner.link.close().await;
+    }
+}
+
+pub(crate) enum Settle {
+    Ack,
+    Nack { requeue: bool },
+}
+
+pub(crate) async fn settle(acker: &Acker, id: &str, how: Settle) -> Result<(), BrokerError> {
+    let result = match how {
+        Settle::Ack => acker.ack(BasicAckOptions { multiple: false }).await,
+        Settle::Nack { requeue } => {
+            acker
+                .nack(BasicNackOptions {
+                    multiple: false,
+                    requeue,
+                })
+                .await
+        }
+    };
+    let stale = |reason: String| BrokerError::DeliveryStale {
+        id: id.into(),
+        reason,
+    };
+    match result {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(stale(
+            "its channel was closed, or it was settled already".into(),
+        )),
+        Err(err) => Err(stale(err.to_string())),
+    }
+}
+
+fn is_not_found(err: &lapin::Error) -> bool {
+    matches!(err.kind(), ErrorKind::ProtocolError(amqp)
+        if *amqp.kind() == AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND))
+}
+
+/// Channel-level (soft) errors are the broker refusing this request; anything
+/// else — IO errors, a connection closed by the server, a missed heartbeat,
+/// a channel that died with its connection — is the connection being gone.
+pub(crate) fn lapin_error(op: &'static str, err: lapin::Error) -> BrokerError {
+    match err.kind() {
+        ErrorKind::ProtocolError(amqp) if matches!(amqp.kind(), AMQPErrorKind::Soft(_)) => {
+            BrokerError::Refused {
+                op,
+                cause: err.to_string(),
+            }
+        }
+        _ => BrokerError::Unavailable {
+            op,
+            cause: err.to_string(),
+        },
+    }
+}

@@ -1,0 +1,343 @@
+//! Checks of one step's fields, and its compilation into a [`Step`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::graph::Graph;
+use super::{At, Ctx, NAME_RULE, suggest};
+use crate::definition::{RawDuration, RawRetry, RawStep, is_valid_name};
+use crate::duration::{format_duration, parse_duration};
+use crate::error::ProblemCode;
+use crate::template::{Expr, Template};
+use crate::workflow::{InputSpec, RetryPolicy, Step};
+
+/// The agent name the engine keeps for its own queue of step results.
+pub const RESERVED_AGENT: &str = "results";
+
+/// Most attempts a retry policy may ask for.
+pub const MAX_ATTEMPTS: u32 = 100;
+
+/// What checking one step yields for the whole-graph checks that follow.
+pub(crate) struct Checked {
+    /// Resolved dependencies: known, not itself, no duplicates, in written order.
+    pub(crate) deps: Vec<usize>,
+    /// `${steps.x.output…}` references to known steps, checked once the graph is known.
+    pub(crate) refs: Vec<StepRef>,
+    /// The compiled step, when every field of it is valid.
+    pub(crate) step: Option<Step>,
+}
+
+pub(crate) struct StepRef {
+    /// Relative to the step: `input.lead`.
+    field: String,
+    /// The string that holds the expression, to find its line.
+    text: String,
+    expr: String,
+    target: usize,
+}
+
+pub(crate) fn check_step(
+    cx: &mut Ctx<'_>,
+    i: usize,
+    index: &HashMap<&str, usize>,
+    inputs: &BTreeMap<String, InputSpec>,
+) -> Checked {
+    let definition = cx.raw;
+    let raw: &RawStep = &definition.steps[i];
+    check_agent(cx, i, &raw.agent);
+    if raw.action.trim().is_empty() {
+        let message = "action must not be empty";
+        cx.report_step(i, ProblemCode::EmptyAction, "action", At::Key("action"), message);
+    }
+    let deps = check_depends_on(cx, i, &raw.depends_on, index);
+    let (input, refs) = check_input(cx, i, raw.input.as_ref(), index, inputs);
+    let retry = check_retry(cx, i, raw.retry.as_ref());
+    let timeout = check_timeout(cx, i, raw.timeout.as_ref());
+
+    let step = match (input, retry, timeout) {
+        (Some(input), Some(retry), Some(timeout)) => {
+            let mut depends_on = deps.clone();
+            depends_on.sort_unstable();
+            Some(Step {
+                id: raw.id.clone(),
+                agent: raw.agent.clone(),
+                action: raw.action.clone(),
+                input,
+                depends_on,
+                retry,
+                timeout,
+            })
+        }
+        _ => None,
+    };
+    Checked { deps, refs, step }
+}
+
+fn check_agent(cx: &mut Ctx<'_>, i: usize, agent: &str) {
+    let report = |cx: &mut Ctx<'_>, code, message: String| {
+        cx.report_step(i, code, "agent", At::Key("agent"), message);
+    };
+    if agent.is_empty() {
+        report(cx, ProblemCode::EmptyAgent, "agent must not be empty".to_owned());
+    } else if agent == RESERVED_AGENT {
+        let message = format!("agent {agent:?} is reserved for the engine's result queue");
+        report(cx, ProblemCode::ReservedAgent, message);
+    } else if !is_valid_name(agent) {
+        report(cx, ProblemCode::InvalidAgent, format!("agent {agent:?} must be {NAME_RULE}"));
+    } else if let Some(known) = &cx.opts.known_agents
+        && !known.iter().any(|k| k == agent)
+    {
+        let mut sorted: Vec<&str> = known.iter().map(String::as_str).collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let message = if sorted.is_empty() {
+            format!("unknown agent {agent:?} (no agents are known)")
+        } else {
+            let hint = match suggest::closest(agent, sorted.iter().copied()) {
+                Some(c) => format!("did you mean {c:?}? "),
+                None => String::new(),
+            };
+            format!(
+                "unknown agent {agent:?} ({hint}known agents: {})",
+                suggest::list(sorted.iter().copied(), 12)
+            )
+        };
+        report(cx, ProblemCode::UnknownAgent, message);
+    }
+}
+
+fn check_depends_on(
+    cx: &mut Ctx<'_>,
+    i: usize,
+    depends_on: &[String],
+    index: &HashMap<&str, usize>,
+) -> Vec<usize> {
+    let mut deps = Vec::with_capacity(depends_on.len());
+    for (k, name) in depends_on.iter().enumerate() {
+        let field = format!("depends_on[{k}]");
+        let at = At::Key("depends_on");
+        match index.get(name.as_str()) {
+            None => {
+                let hint = suggest::did_you_mean(name, index.keys().copied());
+                let message = format!("{name:?} is not a step{hint}");
+                cx.report_step(i, ProblemCode::UnknownDependency, &field, at, message);
+            }
+            Some(&j) if j == i => {
+                let message = "a step cannot depend on itself";
+                cx.report_step(i, ProblemCode::SelfDependency, &field, at, message);
+            }
+            Some(&j) if deps.contains(&j) => {
+                let message = format!("{name:?} is listed twice");
+                cx.report_step(i, ProblemCode::DuplicateDependency, &field, at, message);
+            }
+            Some(&j) => deps.push(j),
+        }
+    }
+    deps
+}
+
+/// Parses every string of the input as a template, checking what each expression names.
+fn check_input(
+    cx: &mut Ctx<'_>,
+    i: usize,
+    input: Option<&Value>,
+    index: &HashMap<&str, usize>,
+    inputs: &BTreeMap<String, InputSpec>,
+) -> (Option<Template>, Vec<StepRef>) {
+    let empty = Value::Object(Default::default());
+    let input = input.unwrap_or(&empty);
+    let mut strings = Vec::new();
+    collect_strings(input, &mut "input".to_owned(), &mut strings);
+
+    let mut refs = Vec::new();
+    let mut ok = true;
+    for (field, text) in strings {
+        let at = At::Text(text);
+        let template = match Template::parse(&Value::String(text.to_owned())) {
+            Ok(t) => t,
+            Err(e) => {
+                ok = false;
+                cx.report_step(i, ProblemCode::InvalidTemplate, &field, at, e.to_string());
+                continue;
+            }
+        };
+        for expr in template.exprs() {
+            match expr {
+                Expr::Input { name, .. } if !inputs.contains_key(name) => {
+                    ok = false;
+                    let hint = if inputs.is_empty() {
+                        " (the workflow declares no inputs)".to_owned()
+                    } else {
+                        suggest::did_you_mean(name, inputs.keys().map(String::as_str))
+                    };
+                    let message = format!("{expr} refers to an undeclared input {name:?}{hint}");
+                    cx.report_step(i, ProblemCode::UndeclaredInput, &field, at, message);
+                }
+                Expr::Input { .. } => {}
+                Expr::StepOutput { step, .. } => match index.get(step.as_str()) {
+                    Some(&target) => refs.push(StepRef {
+                        field: field.clone(),
+                        text: text.to_owned(),
+                        expr: expr.to_string(),
+                        target,
+                    }),
+                    None => {
+                        ok = false;
+                        let hint = suggest::did_you_mean(step, index.keys().copied());
+                        let message =
+                            format!("{expr} refers to an unknown step {step:?}{hint}");
+                        let code = ProblemCode::UnknownStepReference;
+                        cx.report_step(i, code, &field, at, message);
+                    }
+                },
+            }
+        }
+    }
+    let template = if ok { Template::parse(input).ok() } else { None };
+    (template, refs)
+}
+
+/// Every string in `value` with its path (`input.lead`, `input.list[0]`,
+/// `input["a b"]`), in document order.
+fn collect_strings<'v>(value: &'v Value, path: &mut String, out: &mut Vec<(String, &'v str)>) {
+    match value {
+        Value::String(s) => out.push((path.clone(), s)),
+        Value::Array(items) => {
+            for (k, item) in items.iter().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{k}]"));
+                collect_strings(item, path, out);
+                path.truncate(len);
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map {
+                let len = path.len();
+                let plain = !key.is_empty()
+                    && key
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                if plain {
+                    path.push('.');
+                    path.push_str(key);
+                } else {
+                    path.push_str(&format!("[{key:?}]"));
+                }
+                collect_strings(item, path, out);
+                path.truncate(len);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A step may read only the outputs of its ancestors: those are finished when it runs.
+pub(crate) fn check_references(cx: &mut Ctx<'_>, i: usize, refs: &[StepRef], graph: &Graph) {
+    if refs.is_empty() {
+        return;
+    }
+    let ancestors = graph.ancestors(i);
+    for r in refs {
+        let target = &cx.raw.steps[r.target].id;
+        let message = if r.target == i {
+            format!("{} refers to this step's own output", r.expr)
+        } else if !ancestors[r.target] {
+            let me = &cx.raw.steps[i].id;
+            format!(
+                "{} refers to step {target:?}, which is not an ancestor of {me:?} \
+                 (add it to depends_on)",
+                r.expr
+            )
+        } else {
+            continue;
+        };
+        let at = At::Text(&r.text);
+        cx.report_step(i, ProblemCode::NotAnAncestor, &r.field, at, message);
+    }
+}
+
+fn check_duration(cx: &mut Ctx<'_>, i: usize, field: &str, d: &RawDuration) -> Option<Duration> {
+    let key = field.rsplit('.').next().unwrap_or(field);
+    match parse_duration(d.as_str()) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            cx.report_step(i, ProblemCode::InvalidDuration, field, At::Key(key), e.to_string());
+            None
+        }
+    }
+}
+
+fn check_timeout(cx: &mut Ctx<'_>, i: usize, timeout: Option<&RawDuration>) -> Option<Option<Duration>> {
+    let Some(raw) = timeout else {
+        return Some(None);
+    };
+    let d = check_duration(cx, i, "timeout", raw)?;
+    if d.is_zero() {
+        let message = format!("timeout {raw} must be longer than 0s");
+        cx.report_step(i, ProblemCode::ZeroTimeout, "timeout", At::Key("timeout"), message);
+        return None;
+    }
+    Some(Some(d))
+}
+
+fn check_retry(cx: &mut Ctx<'_>, i: usize, retry: Option<&RawRetry>) -> Option<RetryPolicy> {
+    let default = RetryPolicy::default();
+    let Some(r) = retry else {
+        return Some(default);
+    };
+    let mut ok = true;
+    let mut report = |cx: &mut Ctx<'_>, code, key: &str, message: String| {
+        ok = false;
+        let field = format!("retry.{key}");
+        cx.report_step(i, code, &field, At::Key(key), message);
+    };
+
+    let max_attempts = r.max_attempts.unwrap_or(default.max_attempts);
+    if max_attempts == 0 {
+        let message = "max_attempts must be at least 1 (1 means no retry)".to_owned();
+        report(cx, ProblemCode::InvalidMaxAttempts, "max_attempts", message);
+    } else if max_attempts > MAX_ATTEMPTS {
+        let message = format!("max_attempts is {max_attempts}, at most {MAX_ATTEMPTS}");
+        report(cx, ProblemCode::InvalidMaxAttempts, "max_attempts", message);
+    }
+    let multiplier = r.multiplier.unwrap_or(default.multiplier);
+    if !(multiplier.is_finite() && multiplier >= 1.0) {
+        let message = format!("multiplier must be at least 1, got {multiplier}");
+        report(cx, ProblemCode::InvalidMultiplier, "multiplier", message);
+    }
+    let jitter = r.jitter.unwrap_or(default.jitter);
+    if !(0.0..=1.0).contains(&jitter) {
+        let message = format!("jitter must be between 0 and 1, got {jitter}");
+        report(cx, ProblemCode::InvalidJitter, "jitter", message);
+    }
+
+    let initial_delay = match &r.initial_delay {
+        Some(d) => check_duration(cx, i, "retry.initial_delay", d),
+        None => Some(default.initial_delay),
+    };
+    let max_delay = match &r.max_delay {
+        Some(d) => check_duration(cx, i, "retry.max_delay", d),
+        None => Some(default.max_delay),
+    };
+    let (Some(initial_delay), Some(max_delay)) = (initial_delay, max_delay) else {
+        return None;
+    };
+    if initial_delay > max_delay {
+        let whose = if r.max_delay.is_none() { " (the default)" } else { "" };
+        let message = format!(
+            "initial_delay {} is longer than max_delay {}{whose}",
+            format_duration(initial_delay),
+            format_duration(max_delay)
+        );
+        report(cx, ProblemCode::DelayOutOfOrder, "initial_delay", message);
+    }
+    ok.then_some(RetryPolicy {
+        max_attempts,
+        initial_delay,
+        multiplier,
+        max_delay,
+        jitter,
+    })
+}

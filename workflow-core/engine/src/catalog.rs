@@ -1,0 +1,146 @@
+//! Workflow definitions: validated before they are stored, compiled once per process.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use rex_core::Workflow;
+use rex_core::definition::{canonical_json, content_hash};
+use rex_core::validate::{ValidateOptions, load};
+use rex_store::entity::definitions;
+use rex_store::{NewDefinition, PutDefinition, Store};
+use uuid::Uuid;
+
+use crate::EngineError;
+
+/// Stores definitions and hands out their compiled [`Workflow`]s.
+///
+/// A stored version is immutable, so a compiled workflow is cached for the life of the
+/// process, keyed by the definition row's id.
+#[derive(Clone)]
+pub struct Catalog {
+    store: Store,
+    options: Arc<ValidateOptions>,
+    cache: Arc<RwLock<HashMap<Uuid, Arc<Workflow>>>>,
+}
+
+/// A definition as stored, with its compiled form.
+#[derive(Debug, Clone)]
+pub struct Registered {
+    pub row: definitions::Model,
+    pub workflow: Arc<Workflow>,
+    /// False when an identical version was already stored.
+    pub created: bool,
+}
+
+impl Catalog {
+    /// `options` govern new definitions (e.g. the agents this deployment knows).
+    pub fn new(store: Store, options: ValidateOptions) -> Self {
+        Self {
+            store,
+            options: Arc::new(options),
+            cache: Arc::default(),
+        }
+    }
+
+    /// Validates a definition without storing it.
+    pub fn check(&self, bytes: &[u8], file: Option<&str>) -> Result<Workflow, EngineError> {
+        load(bytes, file, &self.options)
+            .map(|(_, workflow)| workflow)
+            .map_err(|e| EngineError::Invalid(e.to_string()))
+    }
+
+    /// Validates and stores a definition. Storing the same version twice with the same
+    /// content is a no-op; with other content it is an error (versions are immutable).
+    pub async fn push(&self, bytes: &[u8], file: Option<&str>) -> Result<Registered, EngineError> {
+        let (raw, workflow) =
+            load(bytes, file, &self.options).map_err(|e| EngineError::Invalid(e.to_string()))?;
+        let body = canonical_json(&raw);
+        let put = self
+            .store
+            .put_definition(NewDefinition {
+                name: workflow.name.clone(),
+                version: workflow.version as i32,
+                description: workflow.description.clone(),
+                content_hash: content_hash(&body),
+                body,
+            })
+            .await?;
+        let (row, created) = match put {
+            PutDefinition::Created(row) => (row, true),
+            PutDefinition::Unchanged(row) => (row, false),
+        };
+        let workflow = Arc::new(workflow);
+        self.cache
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(row.id, workflow.clone());
+        Ok(Registered {
+            row,
+            workflow,
+            created,
+        })
+    }
+
+    /// The definition `name` at `version` (the latest when `None`).
+    pub async fn get(&self, name: &str, version: Option<i32>) -> Result<Registered, EngineError> {
+        let row = self
+            .store
+            .get_definition(name, version)
+            .await?
+            .ok_or_else(|| EngineError::DefinitionNotFound {
+                name: name.to_owned(),
+                version: version.map_or_else(|| "latest".to_owned(), |v| v.to_string()),
+            })?;
+        let workflow = self.compile(&row)?;
+        Ok(Registered {
+            row,
+            workflow,
+            created: false,
+        })
+    }
+
+    /// The compiled workflow of a stored definition row id.
+    pub async fn workflow(&self, definition_id: Uuid) -> Result<Arc<Workflow>, EngineError> {
+        if let Some(wf) = self.cached(definition_id) {
+            return Ok(wf);
+        }
+        let row = self
+            .store
+            .get_definition_by_id(definition_id)
+            .await?
+            .ok_or_else(|| EngineError::Corrupt(format!("definition {definition_id} missing")))?;
+        self.compile(&row)
+    }
+
+    fn cached(&self, id: Uuid) -> Option<Arc<Workflow>> {
+        self.cache
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .cloned()
+    }
+
+    fn compile(&self, row: &definitions::Model) -> Result<Arc<Workflow>, EngineError> {
+        if let Some(wf) = self.cached(row.id) {
+            return Ok(wf);
+        }
+        // A stored body was valid when stored; agents known then may be gone now, and
+        // the mission must still run with the version it started with.
+        let lenient = ValidateOptions {
+            known_agents: None,
+            ..(*self.options).clone()
+        };
+        let (_, workflow) = load(row.body.as_bytes(), Some(&row.name), &lenient).map_err(|e| {
+            EngineError::Corrupt(format!(
+                "stored definition {} v{} no longer validates: {e}",
+                row.name, row.version
+            ))
+        })?;
+        let workflow = Arc::new(workflow);
+        self.cache
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(row.id, workflow.clone());
+        Ok(workflow)
+    }
+}

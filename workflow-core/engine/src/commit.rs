@@ -1,0 +1,418 @@
+//! The one path by which a mission changes: lock, apply, write state + outbox + timers in
+//! one transaction, then publish.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use rex_broker::Broker;
+use rex_core::machine::{self, Command, Event, MissionState, MissionStatus, StepStatus};
+use rex_core::protocol::{Clock, TaskMessage};
+use rex_core::{Workflow, inputs::bind_inputs};
+use rex_store::entity::{missions, steps, timers};
+use rex_store::{NewOutbox, Store};
+use sea_orm::TransactionTrait;
+use serde_json::Value;
+use tokio::sync::broadcast;
+use tracing::{debug, warn};
+use uuid::Uuid;
+
+use crate::convert::{mission_state, step_row, update_mission_row};
+use crate::publish::{Outgoing, task_outbox};
+use crate::{Catalog, EngineError};
+
+/// A step or mission transition, broadcast after it is committed (progress bars, live
+/// event streams).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MissionUpdate {
+    pub mission_id: Uuid,
+    /// `None` for a mission-level change.
+    pub step_id: Option<String>,
+    pub status: String,
+    pub attempt: u32,
+}
+
+/// The engine's shared handle: store, broker, catalog and clock. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) store: Store,
+    pub(crate) broker: Arc<dyn Broker>,
+    pub(crate) catalog: Catalog,
+    pub(crate) clock: Arc<dyn Clock>,
+    updates: broadcast::Sender<MissionUpdate>,
+}
+
+/// What a commit did.
+#[derive(Debug, Default)]
+pub struct Committed {
+    /// Tasks written to the outbox, to publish now.
+    pub(crate) outgoing: Vec<Outgoing>,
+    pub applied: usize,
+    pub ignored: usize,
+    pub(crate) updates: Vec<MissionUpdate>,
+}
+
+/// A request to start a mission.
+#[derive(Debug, Clone, Default)]
+pub struct StartMission {
+    pub definition: String,
+    /// `None` runs the latest stored version.
+    pub version: Option<i32>,
+    pub input: Value,
+    /// A caller-chosen key: starting twice with the same key starts one mission.
+    pub idempotency_key: Option<String>,
+}
+
+/// The outcome of [`Engine::start_mission`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Started {
+    pub id: Uuid,
+    /// False when the idempotency key matched an existing mission.
+    pub created: bool,
+}
+
+impl Engine {
+    pub fn new(store: Store, broker: Arc<dyn Broker>, catalog: Catalog, clock: Arc<dyn Clock>) -> Self {
+        let (updates, _) = broadcast::channel(4096);
+        Self {
+            store,
+            broker,
+            catalog,
+            clock,
+            updates,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    pub fn broker(&self) -> &Arc<dyn Broker> {
+        &self.broker
+    }
+
+    /// Committed transitions of every mission this process changes.
+    pub fn subscribe(&self) -> broadcast::Receiver<MissionUpdate> {
+        self.updates.subscribe()
+    }
+
+    /// Creates a mission and dispatches its first steps.
+    #[tracing::instrument(skip_all, fields(rex.definition = %req.definition, rex.mission.id))]
+    pub async fn start_mission(&self, req: StartMission) -> Result<Started, EngineError> {
+        if let Some(key) = &req.idempotency_key
+            && let Some(existing) = self.store.find_mission_by_idempotency_key(key).await?
+        {
+            return Ok(Started {
+                id: existing.id,
+                created: false,
+            });
+        }
+        let registered = self.catalog.get(&req.definition, req.version).await?;
+        let workflow = registered.workflow;
+        let input = bind_inputs(&workflow, &req.input).map_err(|problems| {
+            let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+            EngineError::Invalid(format!("mission input: {}", lines.join("; ")))
+        })?;
+
+        let now = self.clock.now();
+        let id = Uuid::now_v7();
+        tracing::Span::current().record("rex.mission.id", tracing::field::display(id));
+        let mut state = MissionState::new(id.to_string(), &workflow, input.clone());
+        let applied = machine::apply(&mut state, &workflow, Event::Start, now);
+
+        let mut row = missions::Model {
+            id,
+            definition_id: registered.row.id,
+            definition_name: workflow.name.clone(),
+            definition_version: workflow.version as i32,
+            status: MissionStatus::Pending.as_str().to_owned(),
+            input,
+            output: None,
+            error: None,
+            idempotency_key: req.idempotency_key.clone(),
+            trace_context: None,
+            created_at: now,
+            updated_at: now,
+            finished_at: None,
+        };
+        update_mission_row(&mut row, &state, now);
+        let step_rows: Vec<steps::Model> = (0..workflow.steps.len())
+            .map(|i| step_row(id, &workflow, &state, i, now))
+            .collect();
+        let mut effects = Effects::default();
+        effects.collect(id, &workflow, &state, applied.commands, now);
+
+        let txn = self.store.conn().begin().await.map_err(EngineError::Db)?;
+        if let Err(err) = rex_store::insert_mission(&txn, row).await {
+            // Lost a race on the idempotency key: answer with the winner.
+            if let Some(key) = &req.idempotency_key
+                && let Some(existing) = self.store.find_mission_by_idempotency_key(key).await?
+            {
+                return Ok(Started {
+                    id: existing.id,
+                    created: false,
+                });
+            }
+            return Err(err.into());
+        }
+        rex_store::upsert_steps(&txn, &step_rows).await?;
+        let outgoing = effects.write(&txn).await?;
+        txn.commit().await.map_err(EngineError::Db)?;
+
+        self.send_updates(step_rows.iter().map(|s| MissionUpdate {
+            mission_id: id,
+            step_id: Some(s.step_id.clone()),
+            status: s.status.clone(),
+            attempt: s.attempt as u32,
+        }));
+        self.publish_outgoing(outgoing).await;
+        Ok(Started { id, created: true })
+    }
+
+    /// Asks a mission to stop. Returns false when it had already finished.
+    pub async fn cancel_mission(&self, id: Uuid, reason: &str) -> Result<bool, EngineError> {
+        if self.store.get_mission(id).await?.is_none() {
+            return Err(EngineError::MissionNotFound(id));
+        }
+        let committed = self
+            .commit(
+                vec![(
+                    id,
+                    Event::Cancel {
+                        reason: reason.to_owned(),
+                    },
+                )],
+                &[],
+            )
+            .await?;
+        let changed = committed.applied > 0;
+        self.finish_commit(committed).await;
+        Ok(changed)
+    }
+
+    /// Applies `events` (in order per mission) in one transaction; `fired_timers` are
+    /// deleted in the same transaction. Publishing is left to the caller
+    /// ([`Engine::finish_commit`]) so it happens strictly after the commit.
+    pub(crate) async fn commit(
+        &self,
+        events: Vec<(Uuid, Event)>,
+        fired_timers: &[Uuid],
+    ) -> Result<Committed, EngineError> {
+        let txn = self.store.conn().begin().await.map_err(EngineError::Db)?;
+        self.commit_in(txn, events, fired_timers).await
+    }
+
+    /// [`Engine::commit`] inside a transaction the caller opened (e.g. one that already
+    /// claimed the due timers with `SKIP LOCKED`); commits it.
+    pub(crate) async fn commit_in(
+        &self,
+        txn: sea_orm::DatabaseTransaction,
+        events: Vec<(Uuid, Event)>,
+        fired_timers: &[Uuid],
+    ) -> Result<Committed, EngineError> {
+        let now = self.clock.now();
+        let mut by_mission: BTreeMap<Uuid, Vec<Event>> = BTreeMap::new();
+        for (id, event) in events {
+            by_mission.entry(id).or_default().push(event);
+        }
+        let ids: Vec<Uuid> = by_mission.keys().copied().collect();
+
+        let rows = rex_store::lock_missions(&txn, &ids).await?;
+        let all_steps = rex_store::load_steps(&txn, &ids).await?;
+        let mut steps_of: BTreeMap<Uuid, Vec<&steps::Model>> = BTreeMap::new();
+        for s in &all_steps {
+            steps_of.entry(s.mission_id).or_default().push(s);
+        }
+
+        let mut out = Committed::default();
+        let mut changed_missions = Vec::new();
+        let mut changed_steps = Vec::new();
+        let mut effects = Effects::default();
+        for mut row in rows {
+            let Some(events) = by_mission.remove(&row.id) else {
+                continue;
+            };
+            let workflow = self.catalog.workflow(row.definition_id).await?;
+            let mut state = mission_state(
+                &row,
+                steps_of.get(&row.id).map(Vec::as_slice).unwrap_or(&[]),
+                &workflow,
+            )?;
+            let mut touched = BTreeSet::new();
+            let mut mission_changed = false;
+            let mut commands = Vec::new();
+            for event in events {
+                let applied = machine::apply(&mut state, &workflow, event, now);
+                if let Some(reason) = applied.ignored {
+                    debug!(mission = %row.id, reason, "event ignored");
+                    out.ignored += 1;
+                    continue;
+                }
+                out.applied += 1;
+                touched.extend(applied.changed_steps);
+                mission_changed |= applied.mission_changed;
+                commands.extend(applied.commands);
+            }
+            if touched.is_empty() && !mission_changed && commands.is_empty() {
+                continue;
+            }
+            for &index in &touched {
+                let step = step_row(row.id, &workflow, &state, index, now);
+                out.updates.push(MissionUpdate {
+                    mission_id: row.id,
+                    step_id: Some(step.step_id.clone()),
+                    status: step.status.clone(),
+                    attempt: step.attempt as u32,
+                });
+                changed_steps.push(step);
+            }
+            if mission_changed {
+                out.updates.push(MissionUpdate {
+                    mission_id: row.id,
+                    step_id: None,
+                    status: state.status.as_str().to_owned(),
+                    attempt: 0,
+                });
+            }
+            effects.collect(row.id, &workflow, &state, commands, now);
+            update_mission_row(&mut row, &state, now);
+            changed_missions.push(row);
+        }
+        for id in by_mission.keys() {
+            warn!(mission = %id, "event for an unknown mission dropped");
+            out.ignored += 1;
+        }
+
+        rex_store::upsert_steps(&txn, &changed_steps).await?;
+        rex_store::update_missions(&txn, &changed_missions).await?;
+        if !fired_timers.is_empty() {
+            rex_store::delete_timers(&txn, fired_timers).await?;
+        }
+        out.outgoing = effects.write(&txn).await?;
+        txn.commit().await.map_err(EngineError::Db)?;
+        Ok(out)
+    }
+
+    /// After a commit: tell subscribers, publish the outbox, drop what was published.
+    pub(crate) async fn finish_commit(&self, committed: Committed) {
+        self.send_updates(committed.updates);
+        self.publish_outgoing(committed.outgoing).await;
+    }
+
+    fn send_updates(&self, updates: impl IntoIterator<Item = MissionUpdate>) {
+        if self.updates.receiver_count() == 0 {
+            return;
+        }
+        for update in updates {
+            let _ = self.updates.send(update);
+        }
+    }
+
+    /// Publishes committed outbox rows and deletes them. On failure they stay in the
+    /// outbox and the relay publishes them later: nothing is lost either way.
+    pub(crate) async fn publish_outgoing(&self, outgoing: Vec<Outgoing>) {
+        if outgoing.is_empty() {
+            return;
+        }
+        let ids: Vec<i64> = outgoing.iter().map(|o| o.outbox_id).collect();
+        let batch = outgoing.into_iter().map(|o| (o.destination, o.message)).collect();
+        if let Err(err) = self.broker.publish(batch).await {
+            warn!(error = %err, rows = ids.len(), "publish failed; the relay will retry");
+            return;
+        }
+        if let Err(err) = rex_store::delete_outbox(self.store.conn(), &ids).await {
+            warn!(error = %err, "published outbox rows not deleted; the relay may publish them again");
+        }
+    }
+}
+
+/// Outbox rows and timer changes gathered from commands, written in the transaction.
+#[derive(Default)]
+struct Effects {
+    outbox: Vec<NewOutbox>,
+    timers: Vec<timers::Model>,
+    clear_timers_of: Vec<Uuid>,
+}
+
+impl Effects {
+    fn collect(
+        &mut self,
+        mission_id: Uuid,
+        workflow: &Workflow,
+        state: &MissionState,
+        commands: Vec<Command>,
+        now: DateTime<Utc>,
+    ) {
+        if state.status.is_terminal() {
+            // Nothing more will run: drop its timers and any task it no longer needs.
+            self.clear_timers_of.push(mission_id);
+        }
+        for command in commands {
+            match command {
+                Command::Dispatch(task) => {
+                    let current = &state.steps[task.step];
+                    if current.status != StepStatus::Running || current.attempt != task.attempt {
+                        continue; // superseded within this same batch (e.g. mission failed)
+                    }
+                    self.outbox.push(task_outbox(
+                        mission_id,
+                        TaskMessage {
+                            mission_id: mission_id.to_string(),
+                            idempotency_key: machine::idempotency_key(
+                                &mission_id.to_string(),
+                                &task.step_id,
+                                task.attempt,
+                            ),
+                            step_id: task.step_id,
+                            attempt: task.attempt,
+                            agent: task.agent,
+                            action: task.action,
+                            input: task.input,
+                            dispatched_at: now,
+                        },
+                    ));
+                }
+                Command::ArmTimer { kind, due } => {
+                    if state.status.is_terminal() {
+                        continue;
+                    }
+                    self.timers.push(timers::Model {
+                        id: Uuid::now_v7(),
+                        mission_id,
+                        kind: kind.name().to_owned(),
+                        step_id: Some(kind.step().to_owned()),
+                        attempt: Some(kind.attempt() as i32),
+                        due_at: due,
+                        created_at: now,
+                    });
+                }
+                Command::Finish { status, .. } => {
+                    debug!(mission = %mission_id, %status, workflow = %workflow.name, "mission finished");
+                }
+            }
+        }
+    }
+
+    async fn write<C: sea_orm::ConnectionTrait>(self, c: &C) -> Result<Vec<Outgoing>, EngineError> {
+        for id in &self.clear_timers_of {
+            rex_store::delete_mission_timers(c, *id).await?;
+        }
+        if !self.timers.is_empty() {
+            rex_store::insert_timers(c, self.timers).await?;
+        }
+        if self.outbox.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = rex_store::insert_outbox(c, self.outbox.clone()).await?;
+        Ok(self
+            .outbox
+            .into_iter()
+            .zip(ids)
+            .map(|(row, id)| Outgoing::from_new(id, row))
+            .collect())
+    }
+}

@@ -1,0 +1,82 @@
+//! Rows to machine state and back. Unknown values in rows are errors, never panics.
+
+use chrono::{DateTime, Utc};
+use rex_core::Workflow;
+use rex_core::machine::{MissionState, MissionStatus, StepState, StepStatus};
+use rex_store::entity::{missions, steps};
+
+use crate::EngineError;
+
+/// Rebuilds a mission's state from its row and its step rows.
+pub(crate) fn mission_state(
+    mission: &missions::Model,
+    step_rows: &[&steps::Model],
+    workflow: &Workflow,
+) -> Result<MissionState, EngineError> {
+    let status: MissionStatus = mission
+        .status
+        .parse()
+        .map_err(|e| EngineError::Corrupt(format!("mission {}: {e}", mission.id)))?;
+    let mut state = MissionState::new(mission.id.to_string(), workflow, mission.input.clone());
+    state.status = status;
+    state.output = mission.output.clone();
+    state.error = mission.error.clone();
+    for row in step_rows {
+        let Some(index) = workflow.step_index(&row.step_id) else {
+            return Err(EngineError::Corrupt(format!(
+                "mission {}: step row {:?} is not in {} v{}",
+                mission.id, row.step_id, workflow.name, workflow.version
+            )));
+        };
+        state.steps[index] = StepState {
+            status: row.status.parse::<StepStatus>().map_err(|e| {
+                EngineError::Corrupt(format!("mission {} step {}: {e}", mission.id, row.step_id))
+            })?,
+            attempt: u32::try_from(row.attempt).unwrap_or(0),
+            input: row.input.clone(),
+            output: row.output.clone(),
+            error: row.error.clone(),
+            dispatched_at: row.dispatched_at,
+            finished_at: row.finished_at,
+        };
+    }
+    Ok(state)
+}
+
+/// The row of step `index` as it stands in `state`.
+pub(crate) fn step_row(
+    mission_id: uuid::Uuid,
+    workflow: &Workflow,
+    state: &MissionState,
+    index: usize,
+    now: DateTime<Utc>,
+) -> steps::Model {
+    let s = &state.steps[index];
+    steps::Model {
+        mission_id,
+        step_id: workflow.steps[index].id.clone(),
+        status: s.status.as_str().to_owned(),
+        attempt: s.attempt as i32,
+        input: s.input.clone(),
+        output: s.output.clone(),
+        error: s.error.clone(),
+        dispatched_at: s.dispatched_at,
+        finished_at: s.finished_at,
+        updated_at: now,
+    }
+}
+
+/// Copies the machine's mission-level fields onto the row.
+pub(crate) fn update_mission_row(
+    row: &mut missions::Model,
+    state: &MissionState,
+    now: DateTime<Utc>,
+) {
+    row.status = state.status.as_str().to_owned();
+    row.output = state.output.clone();
+    row.error = state.error.clone();
+    row.updated_at = now;
+    if state.status.is_terminal() && row.finished_at.is_none() {
+        row.finished_at = Some(now);
+    }
+}

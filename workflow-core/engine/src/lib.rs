@@ -1,0 +1,26 @@
+//! The orchestrator: it owns the mission lifecycle on top of the pure state machine.
+//!
+//! Every change follows one path ([`commit`]): lock the missions' rows, rebuild their
+//! state, apply the events with [`rex_core::machine::apply`], and write the new state,
+//! the tasks it implies (the outbox) and its timers in ONE transaction. Only after the
+//! commit are the tasks published (with publisher confirms) and their outbox rows
+//! deleted; the [`relay`] publishes whatever a crash left in the outbox. Timers (retry
+//! back-off, step timeouts) are rows fired by the [`timers`] loop with
+//! `FOR UPDATE SKIP LOCKED`, so any number of orchestrators can run side by side.
+//!
+//! This crate does IO (store, broker, tokio); the decisions themselves live in
+//! `rex-core` and are never made here.
+
+pub mod catalog;
+mod commit;
+mod convert;
+mod error;
+pub mod orchestrator;
+mod publish;
+pub mod relay;
+pub mod timers;
+
+pub use catalog::Catalog;
+pub use commit::{Committed, Engine, MissionUpdate, StartMission, Started};
+pub use error::EngineError;
+pub use orchestrator::{LatencyProbe, Orchestrator, OrchestratorConfig};

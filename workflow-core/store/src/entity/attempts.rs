@@ -1,0 +1,47 @@
+//! `attempts`: a worker's checkpoint per task idempotency key (the AMQP message id).
+//! A finished row answers every redelivery of its task; the agent never runs again.
+
+use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Values of `attempts.status`.
+pub mod status {
+    pub const RUNNING: &str = "running";
+    pub const SUCCEEDED: &str = "succeeded";
+    pub const FAILED: &str = "failed";
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize, Deserialize)]
+#[sea_orm(table_name = "attempts")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub idempotency_key: String,
+    pub mission_id: Uuid,
+    pub step_id: String,
+    pub attempt: i32,
+    pub agent: String,
+    pub status: String,
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub output: Option<Json>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub error: Option<String>,
+    pub retryable: Option<bool>,
+    /// How many times the agent ran to completion for this key; 1 once finished.
+    /// Anything above 1 would be a repeated side effect.
+    pub executions: i32,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub worker: Option<String>,
+    pub started_at: DateTimeUtc,
+    pub finished_at: Option<DateTimeUtc>,
+}
+
+impl Model {
+    pub fn is_finished(&self) -> bool {
+        self.status != status::RUNNING
+    }
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

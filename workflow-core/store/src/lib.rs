@@ -1,0 +1,41 @@
+//! Rex's persistence: the sea-orm entities of every table and the queries the engine
+//! runs on them, identical on PostgreSQL (production) and SQLite (embedded mode).
+//!
+//! Two layers:
+//! - [`Store`] owns the connection pool and answers the self-contained questions of the
+//!   API, the CLI and the workers (definitions, mission listings, attempt checkpoints);
+//! - free functions generic over [`sea_orm::ConnectionTrait`] ([`lock_mission`],
+//!   [`upsert_steps`], [`insert_outbox`], [`claim_due_timers`], …) run inside a
+//!   transaction the caller opens (see [`Store::begin`]), so the orchestrator can
+//!   commit a state change, its outbox messages and its timers atomically.
+//!
+//! Rows are plain data: statuses are strings whose meaning belongs to the state machine
+//! in `rex-core`, which this crate does not depend on. The schema is `rex-migrations`.
+//!
+//! Timestamps are stored with microsecond precision on both backends (PostgreSQL's
+//! resolution); every write truncates, so a row reads back exactly as it was written.
+
+mod batch;
+pub mod entity;
+mod error;
+mod query;
+mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use entity::{attempts, definitions, missions, outbox, steps, timers};
+pub use error::StoreError;
+pub use query::attempts::{AttemptOutcome, NewAttempt};
+pub use query::definitions::{NewDefinition, PutDefinition};
+pub use query::missions::{
+    MissionFilter, insert_mission, lock_mission, lock_missions, update_missions,
+};
+pub use query::outbox::{NewOutbox, claim_outbox, delete_outbox, insert_outbox};
+pub use query::steps::{load_steps, upsert_steps};
+pub use query::timers::{
+    claim_due_timers, delete_mission_timers, delete_timers, insert_timers, next_timer_due,
+};
+pub use store::{Store, now, to_db_precision};
+
+// the types callers need to use the free functions without naming sea-orm versions
+pub use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend};

@@ -1,0 +1,161 @@
+//! Missions: the read side for the API and CLI, and the locking and writing the
+//! orchestrator does inside its transactions.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, QuerySelect,
+};
+use uuid::Uuid;
+
+use super::for_update;
+use crate::batch::{ids_per_statement, insert_models};
+use crate::missions::{self, Column, Entity};
+use crate::{Store, StoreError, steps, to_db_precision};
+
+/// Which missions to list, newest first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MissionFilter {
+    /// Only missions in this status (`pending`, `running`, …).
+    pub status: Option<String>,
+    /// Only missions of this definition name (any version).
+    pub definition: Option<String>,
+    /// Page size; default 100.
+    pub limit: u64,
+    /// Keyset cursor: only missions strictly older than this `(created_at, id)`,
+    /// i.e. the last row of the previous page.
+    pub before: Option<(DateTime<Utc>, Uuid)>,
+}
+
+impl Default for MissionFilter {
+    fn default() -> Self {
+        MissionFilter {
+            status: None,
+            definition: None,
+            limit: 100,
+            before: None,
+        }
+    }
+}
+
+impl Store {
+    pub async fn get_mission(&self, id: Uuid) -> Result<Option<missions::Model>, StoreError> {
+        Ok(Entity::find_by_id(id).one(self.conn()).await?)
+    }
+
+    pub async fn find_mission_by_idempotency_key(
+        &self,
+        key: &str,
+    ) -> Result<Option<missions::Model>, StoreError> {
+        Ok(Entity::find()
+            .filter(Column::IdempotencyKey.eq(key))
+            .one(self.conn())
+            .await?)
+    }
+
+    /// A page of missions ordered by `(created_at, id)` descending; pass the last row's
+    /// `(created_at, id)` as `before` to get the next page.
+    pub async fn list_missions(
+        &self,
+        filter: MissionFilter,
+    ) -> Result<Vec<missions::Model>, StoreError> {
+        let mut query = Entity::find();
+        if let Some(status) = filter.status {
+            query = query.filter(Column::Status.eq(status));
+        }
+        if let Some(definition) = filter.definition {
+            query = query.filter(Column::DefinitionName.eq(definition));
+        }
+        if let Some((created_at, id)) = filter.before {
+            let created_at = to_db_precision(created_at);
+            query = query.filter(
+                Condition::any().add(Column::CreatedAt.lt(created_at)).add(
+                    Condition::all()
+                        .add(Column::CreatedAt.eq(created_at))
+                        .add(Column::Id.lt(id)),
+                ),
+            );
+        }
+        Ok(query
+            .order_by_desc(Column::CreatedAt)
+            .order_by_desc(Column::Id)
+            .limit(filter.limit)
+            .all(self.conn())
+            .await?)
+    }
+
+    /// The steps of one mission, by step id.
+    pub async fn mission_steps(&self, id: Uuid) -> Result<Vec<steps::Model>, StoreError> {
+        crate::load_steps(self.conn(), &[id]).await
+    }
+}
+
+/// Reads a mission and locks its row until the caller's transaction ends
+/// (`SELECT … FOR UPDATE` on PostgreSQL; on SQLite the `BEGIN IMMEDIATE` of
+/// [`Store::begin`] already holds the only writer lock).
+pub async fn lock_mission<C>(c: &C, id: Uuid) -> Result<Option<missions::Model>, StoreError>
+where
+    C: ConnectionTrait,
+{
+    Ok(for_update(c, Entity::find_by_id(id), false).one(c).await?)
+}
+
+/// Reads and locks several missions in ascending id order, so that two transactions
+/// locking overlapping sets cannot deadlock. Unknown ids are absent from the result.
+pub async fn lock_missions<C>(c: &C, ids: &[Uuid]) -> Result<Vec<missions::Model>, StoreError>
+where
+    C: ConnectionTrait,
+{
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut found = Vec::with_capacity(ids.len());
+    // chunks of a sorted list keep the global lock order ascending
+    for chunk in ids.chunks(ids_per_statement(c.get_database_backend())) {
+        let query = Entity::find()
+            .filter(Column::Id.is_in(chunk.iter().copied()))
+            .order_by_asc(Column::Id);
+        found.extend(for_update(c, query, false).all(c).await?);
+    }
+    Ok(found)
+}
+
+/// Inserts a new mission. A duplicate idempotency key fails with a unique violation
+/// ([`StoreError::is_unique_violation`]).
+pub async fn insert_mission<C>(c: &C, mission: missions::Model) -> Result<(), StoreError>
+where
+    C: ConnectionTrait,
+{
+    let mission = normalize(mission);
+    c.execute(&insert_models::<Entity>(std::slice::from_ref(&mission))?)
+        .await?;
+    Ok(())
+}
+
+/// Writes every column of each mission (by id). A mission that does not exist is a
+/// `NotFound`: the orchestrator only updates missions it has locked.
+pub async fn update_missions<C>(c: &C, rows: &[missions::Model]) -> Result<(), StoreError>
+where
+    C: ConnectionTrait,
+{
+    for mission in rows {
+        let id = mission.id;
+        let active = normalize(mission.clone()).into_active_model().reset_all();
+        let result = Entity::update_many()
+            .set(active)
+            .filter(Column::Id.eq(id))
+            .exec(c)
+            .await?;
+        if result.rows_affected == 0 {
+            return Err(StoreError::not_found("mission", id));
+        }
+    }
+    Ok(())
+}
+
+fn normalize(mut m: missions::Model) -> missions::Model {
+    m.created_at = to_db_precision(m.created_at);
+    m.updated_at = to_db_precision(m.updated_at);
+    m.finished_at = m.finished_at.map(to_db_precision);
+    m
+}

@@ -5,7 +5,9 @@ use rex_migrations::{Migrator, MigratorTrait};
 use sea_orm_migration::sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 
 async fn memory() -> DatabaseConnection {
-    Database::connect("sqlite::memory:").await.expect("in-memory sqlite")
+    Database::connect("sqlite::memory:")
+        .await
+        .expect("in-memory sqlite")
 }
 
 async fn tables(db: &DatabaseConnection) -> Vec<String> {
@@ -29,9 +31,22 @@ async fn migrations_apply_twice_and_roll_back() {
     Migrator::up(&db, None).await.expect("second up is a no-op");
     assert_eq!(
         tables(&db).await,
-        ["attempts", "definitions", "missions", "outbox", "seaql_migrations", "steps", "timers"]
+        [
+            "attempts",
+            "definitions",
+            "missions",
+            "outbox",
+            "seaql_migrations",
+            "steps",
+            "timers"
+        ]
     );
-    assert!(Migrator::get_pending_migrations(&db).await.unwrap().is_empty());
+    assert!(
+        Migrator::get_pending_migrations(&db)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     Migrator::down(&db, None).await.expect("down");
     assert_eq!(tables(&db).await, ["seaql_migrations"]);

@@ -23,7 +23,9 @@ impl std::str::FromStr for LogFormat {
         match s {
             "pretty" | "text" => Ok(LogFormat::Pretty),
             "json" => Ok(LogFormat::Json),
-            other => Err(format!("unknown log format {other:?} (expected pretty or json)")),
+            other => Err(format!(
+                "unknown log format {other:?} (expected pretty or json)"
+            )),
         }
     }
 }

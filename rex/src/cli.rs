@@ -44,7 +44,12 @@ pub struct Global {
     #[arg(long, env = "REX_DELIVERY_LIMIT", default_value_t = 5, global = true)]
     pub delivery_limit: u32,
     /// Database pool size of this process.
-    #[arg(long, env = "REX_DB_MAX_CONNECTIONS", default_value_t = 16, global = true)]
+    #[arg(
+        long,
+        env = "REX_DB_MAX_CONNECTIONS",
+        default_value_t = 16,
+        global = true
+    )]
     pub db_max_connections: u32,
     /// Log line format: pretty or json. Filter with REX_LOG or RUST_LOG.
     #[arg(long, env = "REX_LOG_FORMAT", default_value = "pretty", global = true)]
@@ -78,9 +83,10 @@ impl Command {
     /// Quieter logs for the interactive commands, whose output is for people.
     pub fn default_log_filter(&self) -> &'static str {
         match self {
-            Command::Run(_) | Command::Definitions(_) | Command::Missions(_) | Command::Bench(_) => {
-                "warn"
-            }
+            Command::Run(_)
+            | Command::Definitions(_)
+            | Command::Missions(_)
+            | Command::Bench(_) => "warn",
             _ => "info",
         }
     }

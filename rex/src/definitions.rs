@@ -28,7 +28,11 @@ pub async fn run(g: &Global, cmd: DefinitionsCommand) -> anyhow::Result<ExitCode
                     }
                 }
             }
-            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         DefinitionsCommand::Push { files } => {
             let store = setup::store(g, None).await?;
@@ -50,7 +54,11 @@ pub async fn run(g: &Global, cmd: DefinitionsCommand) -> anyhow::Result<ExitCode
                     }
                 }
             }
-            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         DefinitionsCommand::List => {
             let store = setup::store(g, None).await?;

@@ -104,7 +104,13 @@ pub async fn run_file(g: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let store = setup::store(g, Some(&url)).await?;
     let broker = setup::embedded_broker(g).await?;
-    let embedded = Embedded::start(store.clone(), broker, args.concurrency, CancellationToken::new()).await?;
+    let embedded = Embedded::start(
+        store.clone(),
+        broker,
+        args.concurrency,
+        CancellationToken::new(),
+    )
+    .await?;
     let engine = embedded.engine.clone();
     let registered = engine.catalog().push(&bytes, Some(&name)).await?;
     let mut updates = engine.subscribe();
@@ -147,7 +153,10 @@ pub async fn run_file(g: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
             .get_mission(started.id)
             .await?
             .context("mission vanished")?;
-        if matches!(mission.status.as_str(), "succeeded" | "failed" | "cancelled") {
+        if matches!(
+            mission.status.as_str(),
+            "succeeded" | "failed" | "cancelled"
+        ) {
             break mission;
         }
     };

@@ -7,7 +7,8 @@ use serde_json::Value;
 pub fn parse(arg: &str) -> anyhow::Result<Value> {
     let (text, origin) = match arg.strip_prefix('@') {
         Some(path) => (
-            std::fs::read_to_string(path).with_context(|| format!("cannot read input file {path}"))?,
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read input file {path}"))?,
             path.to_owned(),
         ),
         None => (arg.to_owned(), "--input".to_owned()),

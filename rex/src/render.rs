@@ -27,14 +27,24 @@ pub fn timeline(mission: &missions::Model, steps: &[steps::Model], order: &[Stri
         "mission {} ({} v{}): {}{took}",
         mission.id, mission.definition_name, mission.definition_version, mission.status
     );
-    let width = steps.iter().map(|s| s.step_id.len()).max().unwrap_or(4).max(4);
+    let width = steps
+        .iter()
+        .map(|s| s.step_id.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
     let _ = writeln!(
         out,
         "  {:width$}  {:13}  {:>7}  {:>10}  {:>10}  error",
         "step", "status", "attempt", "started", "duration"
     );
     let mut sorted: Vec<&steps::Model> = steps.iter().collect();
-    sorted.sort_by_key(|s| order.iter().position(|o| *o == s.step_id).unwrap_or(usize::MAX));
+    sorted.sort_by_key(|s| {
+        order
+            .iter()
+            .position(|o| *o == s.step_id)
+            .unwrap_or(usize::MAX)
+    });
     for s in sorted {
         let started = s
             .dispatched_at

@@ -46,7 +46,9 @@ pub async fn worker(g: &Global, args: WorkerArgs) -> anyhow::Result<ExitCode> {
         shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
         ..WorkerConfig::default()
     };
-    Worker::new(store, broker, config).run(agents, shutdown).await?;
+    Worker::new(store, broker, config)
+        .run(agents, shutdown)
+        .await?;
     info!("worker stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -18,7 +18,10 @@ use crate::cli::{DEFAULT_AMQP_URL, DEFAULT_DATABASE_URL, Global};
 
 /// The agents this build of Rex can run; definitions naming others are rejected.
 pub fn known_agents() -> Vec<String> {
-    rex_workers::builtin::NAMES.iter().map(|s| (*s).to_owned()).collect()
+    rex_workers::builtin::NAMES
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect()
 }
 
 pub fn validate_options() -> ValidateOptions {
@@ -46,7 +49,10 @@ pub async fn store(g: &Global, url: Option<&str>) -> anyhow::Result<Store> {
 
 /// RabbitMQ at the configured URL, or the default local one.
 pub async fn amqp(g: &Global) -> anyhow::Result<Arc<dyn Broker>> {
-    let url = g.amqp_url.clone().unwrap_or_else(|| DEFAULT_AMQP_URL.to_owned());
+    let url = g
+        .amqp_url
+        .clone()
+        .unwrap_or_else(|| DEFAULT_AMQP_URL.to_owned());
     let broker = AmqpBroker::connect(BrokerConfig {
         url: url.clone(),
         prefix: g.queue_prefix.clone(),
@@ -168,7 +174,10 @@ mod tests {
             redact("amqp://guest:secret@host:5672/%2f"),
             "amqp://guest:***@host:5672/%2f"
         );
-        assert_eq!(redact("sqlite://rex.db?mode=rwc"), "sqlite://rex.db?mode=rwc");
+        assert_eq!(
+            redact("sqlite://rex.db?mode=rwc"),
+            "sqlite://rex.db?mode=rwc"
+        );
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
     }
 }

@@ -90,9 +90,16 @@ impl Worker {
     ) -> Result<(), WorkerError> {
         let mut consumer = self
             .broker
-            .consume(Destination::Agent(agent.name().to_owned()), self.config.prefetch)
+            .consume(
+                Destination::Agent(agent.name().to_owned()),
+                self.config.prefetch,
+            )
             .await?;
-        info!(agent = agent.name(), concurrency = self.config.concurrency, "worker consuming");
+        info!(
+            agent = agent.name(),
+            concurrency = self.config.concurrency,
+            "worker consuming"
+        );
         let slots = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
         let tracker = TaskTracker::new();
         // Cancelled only when the grace period is over: lets agents abort cleanly.
@@ -123,13 +130,19 @@ impl Worker {
         tracker.close();
         let in_flight = tracker.len();
         if in_flight > 0 {
-            info!(agent = agent.name(), in_flight, "finishing in-flight tasks before exit");
+            info!(
+                agent = agent.name(),
+                in_flight, "finishing in-flight tasks before exit"
+            );
         }
         if tokio::time::timeout(self.config.shutdown_grace, tracker.wait())
             .await
             .is_err()
         {
-            warn!(agent = agent.name(), "grace period over; handing unfinished tasks back");
+            warn!(
+                agent = agent.name(),
+                "grace period over; handing unfinished tasks back"
+            );
             hard_stop.cancel();
             tracker.wait().await;
         }
@@ -189,19 +202,18 @@ impl Worker {
         task: &TaskMessage,
         cancel: CancellationToken,
     ) -> Result<ResultMessage, WorkerError> {
-        let mission_id = uuid::Uuid::parse_str(&task.mission_id)
-            .map_err(|_| WorkerError::BadTask(format!("mission id {:?} is not a uuid", task.mission_id)))?;
-        let checkpoint = self
-            .store
-            .begin_attempt(NewAttempt {
-                key: task.idempotency_key.clone(),
-                mission_id,
-                step_id: task.step_id.clone(),
-                attempt: task.attempt as i32,
-                agent: agent.name().to_owned(),
-                worker: Some(self.config.worker_id.clone()),
-            })
-            .await?;
+        let mission_id = uuid::Uuid::parse_str(&task.mission_id).map_err(|_| {
+            WorkerError::BadTask(format!("mission id {:?} is not a uuid", task.mission_id))
+        })?;
+        let new_attempt = NewAttempt {
+            key: task.idempotency_key.clone(),
+            mission_id,
+            step_id: task.step_id.clone(),
+            attempt: task.attempt as i32,
+            agent: agent.name().to_owned(),
+            worker: Some(self.config.worker_id.clone()),
+        };
+        let checkpoint = with_retries(|| self.store.begin_attempt(new_attempt.clone())).await?;
         if checkpoint.status != "running" {
             // Finished before (a redelivery): answer from the checkpoint, run nothing.
             return Ok(self.result_from(task, &checkpoint));
@@ -236,26 +248,25 @@ impl Worker {
             // runs again elsewhere.
             return Err(WorkerError::Interrupted);
         }
-        let finished = self
-            .store
-            .finish_attempt(
-                &task.idempotency_key,
-                match &outcome {
-                    Ok(output) => AttemptOutcome {
-                        succeeded: true,
-                        output: Some(output.clone()),
-                        error: None,
-                        retryable: None,
-                    },
-                    Err(err) => AttemptOutcome {
-                        succeeded: false,
-                        output: None,
-                        error: Some(err.message.clone()),
-                        retryable: Some(err.retryable),
-                    },
-                },
-            )
-            .await?;
+        let record = match &outcome {
+            Ok(output) => AttemptOutcome {
+                succeeded: true,
+                output: Some(output.clone()),
+                error: None,
+                retryable: None,
+            },
+            Err(err) => AttemptOutcome {
+                succeeded: false,
+                output: None,
+                error: Some(err.message.clone()),
+                retryable: Some(err.retryable),
+            },
+        };
+        let finished = with_retries(|| {
+            self.store
+                .finish_attempt(&task.idempotency_key, record.clone())
+        })
+        .await?;
         Ok(self.result_from(task, &finished))
     }
 
@@ -301,4 +312,26 @@ impl Worker {
             .await?;
         Ok(())
     }
+}
+
+/// Runs a checkpoint write, trying again in-process on transient database errors (a busy
+/// SQLite file, a dropped connection) rather than handing the task back to the broker,
+/// whose delivery limit would eventually dead-letter it.
+async fn with_retries<T, F, Fut>(mut op: F) -> Result<T, rex_store::StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, rex_store::StoreError>>,
+{
+    let mut delay = Duration::from_millis(20);
+    for _ in 0..6 {
+        match op().await {
+            Err(err) if err.is_retryable() => {
+                warn!(error = %err, "checkpoint write failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(1));
+            }
+            other => return other,
+        }
+    }
+    op().await
 }

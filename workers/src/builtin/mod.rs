@@ -11,7 +11,12 @@ use crate::{Agent, StepError, TaskContext};
 
 /// All built-in agents.
 pub fn all() -> Vec<Arc<dyn Agent>> {
-    vec![Arc::new(Noop), Arc::new(Echo), Arc::new(Sleep), Arc::new(Fail)]
+    vec![
+        Arc::new(Noop),
+        Arc::new(Echo),
+        Arc::new(Sleep),
+        Arc::new(Fail),
+    ]
 }
 
 /// Names of the built-in agents.
@@ -62,10 +67,9 @@ impl Agent for Sleep {
         &["sleep"]
     }
     async fn run(&self, ctx: &TaskContext, input: Value) -> Result<Value, StepError> {
-        let ms = input
-            .get("ms")
-            .and_then(Value::as_u64)
-            .ok_or_else(|| StepError::permanent("input.ms: expected a whole number of milliseconds"))?;
+        let ms = input.get("ms").and_then(Value::as_u64).ok_or_else(|| {
+            StepError::permanent("input.ms: expected a whole number of milliseconds")
+        })?;
         if ms > 600_000 {
             return Err(StepError::permanent("input.ms: at most 600000"));
         }
@@ -90,13 +94,24 @@ impl Agent for Fail {
         &["fail"]
     }
     async fn run(&self, ctx: &TaskContext, input: Value) -> Result<Value, StepError> {
-        let pattern = input.get("pattern").and_then(Value::as_str).unwrap_or("fail");
+        let pattern = input
+            .get("pattern")
+            .and_then(Value::as_str)
+            .unwrap_or("fail");
         let entries: Vec<&str> = pattern.split(',').map(str::trim).collect();
-        let index = (ctx.attempt as usize).saturating_sub(1).min(entries.len() - 1);
+        let index = (ctx.attempt as usize)
+            .saturating_sub(1)
+            .min(entries.len() - 1);
         match entries[index] {
             "ok" => Ok(json!({"attempt": ctx.attempt})),
-            "retry" => Err(StepError::retryable(format!("planned retryable failure on attempt {}", ctx.attempt))),
-            "fail" => Err(StepError::permanent(format!("planned permanent failure on attempt {}", ctx.attempt))),
+            "retry" => Err(StepError::retryable(format!(
+                "planned retryable failure on attempt {}",
+                ctx.attempt
+            ))),
+            "fail" => Err(StepError::permanent(format!(
+                "planned permanent failure on attempt {}",
+                ctx.attempt
+            ))),
             other => Err(StepError::permanent(format!(
                 "input.pattern: unknown entry {other:?} (expected ok, retry or fail)"
             ))),
@@ -123,9 +138,23 @@ mod tests {
     #[tokio::test]
     async fn fail_follows_its_pattern_by_attempt_and_repeats_the_last_entry() {
         let input = json!({"pattern": "retry, fail ,ok"});
-        assert!(Fail.run(&ctx(1), input.clone()).await.unwrap_err().retryable);
-        assert!(!Fail.run(&ctx(2), input.clone()).await.unwrap_err().retryable);
-        assert_eq!(Fail.run(&ctx(3), input.clone()).await.unwrap(), json!({"attempt": 3}));
+        assert!(
+            Fail.run(&ctx(1), input.clone())
+                .await
+                .unwrap_err()
+                .retryable
+        );
+        assert!(
+            !Fail
+                .run(&ctx(2), input.clone())
+                .await
+                .unwrap_err()
+                .retryable
+        );
+        assert_eq!(
+            Fail.run(&ctx(3), input.clone()).await.unwrap(),
+            json!({"attempt": 3})
+        );
         assert!(Fail.run(&ctx(9), input).await.is_ok());
     }
 

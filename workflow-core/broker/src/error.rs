@@ -15,13 +15,21 @@ pub enum BrokerError {
     Unavailable { op: &'static str, cause: String },
 
     /// No queue is bound for the destination: the agent was never declared.
-    #[error("{destination}: message {id:?} is unroutable (no queue is bound; declare the agent first)")]
-    Unroutable { destination: Destination, id: String },
+    #[error(
+        "{destination}: message {id:?} is unroutable (no queue is bound; declare the agent first)"
+    )]
+    Unroutable {
+        destination: Destination,
+        id: String,
+    },
 
     /// The broker acknowledged receipt negatively (publisher confirm `nack`):
     /// it could not take responsibility for the message.
     #[error("{destination}: message {id:?} was nacked by the broker")]
-    Nacked { destination: Destination, id: String },
+    Nacked {
+        destination: Destination,
+        id: String,
+    },
 
     /// The message cannot be expressed in AMQP (empty id, a field over 255 bytes…).
     #[error("invalid message {id:?}: {reason}")]

@@ -86,7 +86,8 @@ fn check_name(name: &str, max: usize, allow_dot: bool) -> Result<(), String> {
     if name.len() > max {
         return Err(format!("is {} bytes long (at most {max})", name.len()));
     }
-    let allowed = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_' || (allow_dot && c == '.');
+    let allowed =
+        |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_' || (allow_dot && c == '.');
     if let Some(bad) = name.chars().find(|c| !allowed(*c)) {
         return Err(format!(
             "contains {bad:?} (allowed: ASCII letters, digits, '-', '_'{})",
@@ -109,7 +110,10 @@ mod tests {
         assert_eq!(names.queue(&scraper), "rex.agent.scraper");
         assert_eq!(names.dead_letter_queue(&scraper), "rex.agent.scraper.dlq");
         assert_eq!(names.queue(&Destination::Results), "rex.results");
-        assert_eq!(names.dead_letter_queue(&Destination::Results), "rex.results.dlq");
+        assert_eq!(
+            names.dead_letter_queue(&Destination::Results),
+            "rex.results.dlq"
+        );
         assert_eq!(routing_key(&scraper), "agent.scraper");
         assert_eq!(routing_key(&Destination::Results), "results");
     }
@@ -117,7 +121,10 @@ mod tests {
     #[test]
     fn an_agent_name_with_a_dot_is_refused() {
         let err = validate_destination(&Destination::Agent("a.dlq".into())).unwrap_err();
-        assert!(err.to_string().contains("'.'") || err.to_string().contains("contains"), "{err}");
+        assert!(
+            err.to_string().contains("'.'") || err.to_string().contains("contains"),
+            "{err}"
+        );
         assert!(validate_destination(&Destination::Agent(String::new())).is_err());
         assert!(validate_destination(&Destination::Agent("x".repeat(101))).is_err());
         assert!(validate_destination(&Destination::Agent("lead-scorer_2".into())).is_ok());

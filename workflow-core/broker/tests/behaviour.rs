@@ -70,7 +70,9 @@ async fn dead_letters(b: &Arc<dyn Broker>, name: &str) -> u64 {
 
 async fn a_published_message_is_consumed_and_acked_away(b: Arc<dyn Broker>) {
     b.declare(&agents()).await.unwrap();
-    b.publish(vec![(agent("alpha"), task("t-1"))]).await.unwrap();
+    b.publish(vec![(agent("alpha"), task("t-1"))])
+        .await
+        .unwrap();
     let mut consumer = b.consume(agent("alpha"), 10).await.unwrap();
     let delivery = next(&mut consumer).await;
     assert_eq!(delivery.message.id, "t-1");
@@ -88,13 +90,21 @@ async fn a_published_message_is_consumed_and_acked_away(b: Arc<dyn Broker>) {
 
 async fn headers_id_and_body_round_trip(b: Arc<dyn Broker>) {
     b.declare(&agents()).await.unwrap();
-    let sent = Message::new("mission-7/step-enrich/attempt-2", vec![0, 159, 146, 150, 255])
-        .with_header("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
-        .with_header("tracestate", "rex=1")
-        .with_header("mission", "mission-7")
-        .with_header("attempt", "2")
-        .with_header("note", "ünïcödé ✓");
-    b.publish(vec![(agent("beta"), sent.clone())]).await.unwrap();
+    let sent = Message::new(
+        "mission-7/step-enrich/attempt-2",
+        vec![0, 159, 146, 150, 255],
+    )
+    .with_header(
+        "traceparent",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    )
+    .with_header("tracestate", "rex=1")
+    .with_header("mission", "mission-7")
+    .with_header("attempt", "2")
+    .with_header("note", "ünïcödé ✓");
+    b.publish(vec![(agent("beta"), sent.clone())])
+        .await
+        .unwrap();
     let mut consumer = b.consume(agent("beta"), 1).await.unwrap();
     let delivery = next(&mut consumer).await;
     assert_eq!(delivery.message, sent);
@@ -113,13 +123,18 @@ async fn a_batch_of_500_is_confirmed_and_consumed(b: Arc<dyn Broker>) {
         "500 confirms took {:?}: not pipelined",
         started.elapsed()
     );
-    eventually("ready after publish", 500, || ready(&b, &agent("alpha"))).await;
+    let alpha = agent("alpha");
+    eventually("ready after publish", 500, || ready(&b, &alpha)).await;
 
     let mut consumer = b.consume(agent("alpha"), 100).await.unwrap();
     let mut seen = BTreeSet::new();
     while seen.len() < 500 {
         let delivery = next(&mut consumer).await;
-        assert!(seen.insert(delivery.message.id.clone()), "duplicate {}", delivery.message.id);
+        assert!(
+            seen.insert(delivery.message.id.clone()),
+            "duplicate {}",
+            delivery.message.id
+        );
         delivery.ack().await.unwrap();
     }
     assert!(next_within(&mut consumer, QUIET).await.is_none());
@@ -128,7 +143,9 @@ async fn a_batch_of_500_is_confirmed_and_consumed(b: Arc<dyn Broker>) {
 
 async fn a_requeued_message_comes_back_marked_redelivered(b: Arc<dyn Broker>) {
     b.declare(&agents()).await.unwrap();
-    b.publish(vec![(agent("alpha"), task("t-1"))]).await.unwrap();
+    b.publish(vec![(agent("alpha"), task("t-1"))])
+        .await
+        .unwrap();
     let mut consumer = b.consume(agent("alpha"), 1).await.unwrap();
     let first = next(&mut consumer).await;
     assert!(!first.redelivered);
@@ -144,9 +161,12 @@ async fn a_requeued_message_comes_back_marked_redelivered(b: Arc<dyn Broker>) {
 
 async fn hands_back_unacked(b: Arc<dyn Broker>, close: bool) {
     b.declare(&agents()).await.unwrap();
-    b.publish(vec![(agent("alpha"), task("t-1")), (agent("alpha"), task("t-2"))])
-        .await
-        .unwrap();
+    b.publish(vec![
+        (agent("alpha"), task("t-1")),
+        (agent("alpha"), task("t-2")),
+    ])
+    .await
+    .unwrap();
     let mut first = b.consume(agent("alpha"), 10).await.unwrap();
     let held = next(&mut first).await;
     let _also_held = next(&mut first).await;
@@ -163,7 +183,11 @@ async fn hands_back_unacked(b: Arc<dyn Broker>, close: bool) {
     let mut ids = Vec::new();
     for _ in 0..2 {
         let delivery = next(&mut second).await;
-        assert!(delivery.redelivered, "{} not marked redelivered", delivery.message.id);
+        assert!(
+            delivery.redelivered,
+            "{} not marked redelivered",
+            delivery.message.id
+        );
         assert_eq!(delivery.delivery_count, 2);
         ids.push(delivery.message.id.clone());
         delivery.ack().await.unwrap();
@@ -182,7 +206,9 @@ async fn a_dropped_consumer_hands_its_unacked_messages_to_another(b: Arc<dyn Bro
 
 async fn prefetch_bounds_the_unacked_deliveries(b: Arc<dyn Broker>) {
     b.declare(&agents()).await.unwrap();
-    let batch = (1..=5).map(|i| (agent("alpha"), task(&format!("t-{i}")))).collect();
+    let batch = (1..=5)
+        .map(|i| (agent("alpha"), task(&format!("t-{i}"))))
+        .collect();
     b.publish(batch).await.unwrap();
     let mut consumer = b.consume(agent("alpha"), 2).await.unwrap();
     let first = next(&mut consumer).await;
@@ -191,7 +217,8 @@ async fn prefetch_bounds_the_unacked_deliveries(b: Arc<dyn Broker>) {
         next_within(&mut consumer, QUIET).await.is_none(),
         "a third delivery arrived with prefetch 2"
     );
-    eventually("ready with 2 in flight", 3, || ready(&b, &agent("alpha"))).await;
+    let alpha = agent("alpha");
+    eventually("ready with 2 in flight", 3, || ready(&b, &alpha)).await;
 
     first.ack().await.unwrap();
     let third = next(&mut consumer).await;
@@ -201,7 +228,9 @@ async fn prefetch_bounds_the_unacked_deliveries(b: Arc<dyn Broker>) {
 
 async fn a_message_past_the_delivery_limit_is_dead_lettered(b: Arc<dyn Broker>) {
     b.declare(&agents()).await.unwrap();
-    b.publish(vec![(agent("alpha"), task("poison"))]).await.unwrap();
+    b.publish(vec![(agent("alpha"), task("poison"))])
+        .await
+        .unwrap();
     let mut consumer = b.consume(agent("alpha"), 1).await.unwrap();
     let mut counts = Vec::new();
     while let Some(delivery) = next_within(&mut consumer, Duration::from_secs(1)).await {
@@ -243,27 +272,47 @@ async fn publishing_to_an_undeclared_agent_is_an_error(b: Arc<dyn Broker>) {
     assert!(!err.is_retryable());
     assert!(err.to_string().contains(UNDECLARED), "{err}");
     // The broker handle stays usable.
-    b.publish(vec![(agent("alpha"), task("fine"))]).await.unwrap();
+    b.publish(vec![(agent("alpha"), task("fine"))])
+        .await
+        .unwrap();
 }
 
 async fn queue_stats_report_ready_messages_and_consumers(b: Arc<dyn Broker>) {
     b.declare(&agents()).await.unwrap();
     let alpha = agent("alpha");
-    assert_eq!(stats(&b, &alpha).await, QueueStats { ready: 0, consumers: 0 });
-    let batch = (1..=3).map(|i| (alpha.clone(), task(&format!("t-{i}")))).collect();
+    assert_eq!(
+        stats(&b, &alpha).await,
+        QueueStats {
+            ready: 0,
+            consumers: 0
+        }
+    );
+    let batch = (1..=3)
+        .map(|i| (alpha.clone(), task(&format!("t-{i}"))))
+        .collect();
     b.publish(batch).await.unwrap();
     eventually("ready", 3, || ready(&b, &alpha)).await;
 
     let mut consumer = b.consume(alpha.clone(), 1).await.unwrap();
     let _held = next(&mut consumer).await;
-    eventually("stats with one consumer", QueueStats { ready: 2, consumers: 1 }, || {
-        stats(&b, &alpha)
-    })
+    eventually(
+        "stats with one consumer",
+        QueueStats {
+            ready: 2,
+            consumers: 1,
+        },
+        || stats(&b, &alpha),
+    )
     .await;
     consumer.close().await;
-    eventually("stats after close", QueueStats { ready: 3, consumers: 0 }, || {
-        stats(&b, &alpha)
-    })
+    eventually(
+        "stats after close",
+        QueueStats {
+            ready: 3,
+            consumers: 0,
+        },
+        || stats(&b, &alpha),
+    )
     .await;
     let err = b.queue_stats(&agent(UNDECLARED)).await.unwrap_err();
     assert!(matches!(err, BrokerError::QueueNotFound { .. }), "{err}");
@@ -273,9 +322,12 @@ async fn consumers_of_one_queue_share_it(b: Arc<dyn Broker>) {
     b.declare(&agents()).await.unwrap();
     let mut one = b.consume(agent("beta"), 1).await.unwrap();
     let mut two = b.consume(agent("beta"), 1).await.unwrap();
-    b.publish(vec![(agent("beta"), task("t-1")), (agent("beta"), task("t-2"))])
-        .await
-        .unwrap();
+    b.publish(vec![
+        (agent("beta"), task("t-1")),
+        (agent("beta"), task("t-2")),
+    ])
+    .await
+    .unwrap();
     let a = next(&mut one).await;
     let b2 = next(&mut two).await;
     let mut ids = [a.message.id.clone(), b2.message.id.clone()];
@@ -288,7 +340,9 @@ async fn consumers_of_one_queue_share_it(b: Arc<dyn Broker>) {
 async fn results_flow_through_their_own_queue(b: Arc<dyn Broker>) {
     b.declare(&[]).await.unwrap();
     let result = Message::new("result-1", b"{\"ok\":true}".to_vec()).with_header("step", "score");
-    b.publish(vec![(Destination::Results, result.clone())]).await.unwrap();
+    b.publish(vec![(Destination::Results, result.clone())])
+        .await
+        .unwrap();
     let mut consumer = b.consume(Destination::Results, 10).await.unwrap();
     let delivery = next(&mut consumer).await;
     assert_eq!(delivery.message, result);
@@ -301,7 +355,13 @@ async fn shutdown_ends_consumers(b: Arc<dyn Broker>) {
     let mut consumer = b.consume(agent("alpha"), 1).await.unwrap();
     b.shutdown().await;
     let ended = tokio::time::timeout(Duration::from_secs(5), consumer.next()).await;
-    assert!(matches!(ended, Ok(None)), "next() after shutdown: {ended:?}");
-    let err = b.publish(vec![(agent("alpha"), task("late"))]).await.unwrap_err();
+    assert!(
+        matches!(ended, Ok(None)),
+        "next() after shutdown: {ended:?}"
+    );
+    let err = b
+        .publish(vec![(agent("alpha"), task("late"))])
+        .await
+        .unwrap_err();
     assert!(matches!(err, BrokerError::Closed), "{err}");
 }

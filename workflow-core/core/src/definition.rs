@@ -49,7 +49,7 @@ pub fn is_valid_input_name(s: &str) -> bool {
 /// A Rex workflow definition: a named, versioned DAG of steps, each run by an agent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(title = "Rex workflow definition")]
+#[schemars(title = "Rex workflow definition", rename = "WorkflowDefinition")]
 pub struct RawDefinition {
     /// Name of the workflow: a lowercase letter, then up to 63 lowercase letters, digits,
     /// `_` or `-`. Missions are started by name.
@@ -74,6 +74,7 @@ pub struct RawDefinition {
 /// One declared mission input.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Input")]
 pub struct RawInput {
     /// The JSON type the value must have. `integer` means a number without a fraction.
     #[serde(rename = "type")]
@@ -97,6 +98,7 @@ fn is_false(b: &bool) -> bool {
 /// The type of a mission input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[schemars(rename = "InputType")]
 pub enum RawInputType {
     String,
     Integer,
@@ -122,6 +124,7 @@ impl From<RawInputType> for InputType {
 /// One step: a task for an agent, run once all of `depends_on` have succeeded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Step")]
 pub struct RawStep {
     /// Unique id within the workflow, same pattern as the workflow name. Other steps refer
     /// to it in `depends_on` and `${steps.<id>.output…}`.
@@ -154,6 +157,7 @@ pub struct RawStep {
 /// Retry policy of a step; every field is optional.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "RetryPolicy")]
 pub struct RawRetry {
     /// Total attempts including the first, 1 to 100; 1 means no retry. Default 3.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -250,7 +254,12 @@ fn sort_keys(value: Value) -> Value {
         Value::Object(map) => {
             let mut entries: Vec<(String, Value)> = map.into_iter().collect();
             entries.sort_by(|a, b| a.0.cmp(&b.0));
-            Value::Object(entries.into_iter().map(|(k, v)| (k, sort_keys(v))).collect())
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, sort_keys(v)))
+                    .collect(),
+            )
         }
         Value::Array(items) => Value::Array(items.into_iter().map(sort_keys).collect()),
         other => other,
@@ -289,21 +298,30 @@ mod tests {
 
     #[test]
     fn canonical_json_ignores_formatting_and_key_order() {
-        let a = raw("name: x\nversion: 1\nsteps:\n  - {id: a, agent: noop, action: noop, \
-                     input: {b: 1, a: [{z: 1, y: 2}]}}\n");
-        let b = raw("# comment\nversion: 1\nname: x\nsteps:\n- action: noop\n  agent: noop\n  \
-                     id: a\n  input:\n    a:\n    - y: 2\n      z: 1\n    b: 1\n");
+        let a = raw(
+            "name: x\nversion: 1\nsteps:\n  - {id: a, agent: noop, action: noop, \
+                     input: {b: 1, a: [{z: 1, y: 2}]}}\n",
+        );
+        let b = raw(
+            "# comment\nversion: 1\nname: x\nsteps:\n- action: noop\n  agent: noop\n  \
+                     id: a\n  input:\n    a:\n    - y: 2\n      z: 1\n    b: 1\n",
+        );
         assert_eq!(canonical_json(&a), canonical_json(&b));
         assert_eq!(
             canonical_json(&a),
-            r#"{"name":"x","steps":[{"action":"noop","agent":"noop","id":"a","input":{"a":[{"y":2,"z":1}],"b":1}}],"version":1}"#
+            concat!(
+                r#"{"name":"x","steps":[{"action":"noop","agent":"noop","id":"a","#,
+                r#""input":{"a":[{"y":2,"z":1}],"b":1}}],"version":1}"#
+            )
         );
     }
 
     #[test]
     fn canonical_json_reads_back_to_the_same_definition() {
-        let a = raw("name: x\nversion: 2\ninputs: {n: {type: integer, default: 3}}\nsteps:\n  \
-                     - {id: a, agent: noop, action: noop, retry: {max_delay: 1m}, timeout: 5s}\n");
+        let a = raw(
+            "name: x\nversion: 2\ninputs: {n: {type: integer, default: 3}}\nsteps:\n  \
+                     - {id: a, agent: noop, action: noop, retry: {max_delay: 1m}, timeout: 5s}\n",
+        );
         let back: RawDefinition = serde_json::from_str(&canonical_json(&a)).unwrap();
         assert_eq!(back, a);
     }
@@ -319,6 +337,10 @@ mod tests {
     #[test]
     fn a_duration_must_be_a_string() {
         let err = serde_json::from_str::<RawDuration>("30").unwrap_err();
-        assert!(err.to_string().contains("expected a duration such as \"30s\""), "{err}");
+        assert!(
+            err.to_string()
+                .contains("expected a duration such as \"30s\""),
+            "{err}"
+        );
     }
 }

@@ -344,7 +344,11 @@ mod tests {
 
     #[test]
     fn missing_pieces_are_omitted() {
-        let p = Problem::new(ProblemCode::NoSteps, "", "a workflow needs at least one step");
+        let p = Problem::new(
+            ProblemCode::NoSteps,
+            "",
+            "a workflow needs at least one step",
+        );
         assert_eq!(p.to_string(), "a workflow needs at least one step");
         let whole_step = Problem::new(ProblemCode::DuplicateStepId, "steps[3]", "dup").in_step("a");
         assert_eq!(whole_step.to_string(), "step \"a\": dup");
@@ -355,9 +359,17 @@ mod tests {
         let err = ValidationError::new(
             Some("x.yaml"),
             vec![
-                Problem::new(ProblemCode::InvalidVersion, "version", "version must be at least 1"),
-                Problem::new(ProblemCode::NoSteps, "steps", "a workflow needs at least one step")
-                    .at(Some(4), Some(1)),
+                Problem::new(
+                    ProblemCode::InvalidVersion,
+                    "version",
+                    "version must be at least 1",
+                ),
+                Problem::new(
+                    ProblemCode::NoSteps,
+                    "steps",
+                    "a workflow needs at least one step",
+                )
+                .at(Some(4), Some(1)),
             ],
         );
         assert_eq!(

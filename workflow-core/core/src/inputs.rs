@@ -15,7 +15,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::{Problem, ProblemCode};
-use crate::validate::suggest;
+use crate::validate::{field_path, suggest};
 use crate::workflow::{InputType, Workflow};
 
 /// Checks `given` against `wf`'s declared inputs and returns the complete input object:
@@ -46,7 +46,7 @@ pub fn bind_inputs(wf: &Workflow, given: &Value) -> Result<Value, Vec<Problem>> 
             };
             problems.push(Problem::new(
                 ProblemCode::UnknownInput,
-                format!("inputs.{name}"),
+                field_path("inputs", name),
                 format!("unknown input {name:?}{hint}"),
             ));
         }
@@ -54,7 +54,7 @@ pub fn bind_inputs(wf: &Workflow, given: &Value) -> Result<Value, Vec<Problem>> 
 
     let mut bound = Map::new();
     for (name, spec) in &wf.inputs {
-        let field = format!("inputs.{name}");
+        let field = field_path("inputs", name);
         let value = match given.get(name) {
             Some(v) if !v.is_null() => v.clone(),
             _ if spec.required => {
@@ -149,16 +149,21 @@ mod tests {
 
     #[test]
     fn given_values_win_over_defaults_and_null_means_absent() {
-        let bound =
-            bind_inputs(&workflow(), &json!({"lead_id": "L1", "limit": 3, "ratio": null}))
-                .unwrap();
+        let bound = bind_inputs(
+            &workflow(),
+            &json!({"lead_id": "L1", "limit": 3, "ratio": null}),
+        )
+        .unwrap();
         assert_eq!(bound["limit"], json!(3));
         assert_eq!(bound["ratio"], Value::Null);
     }
 
     #[test]
     fn every_problem_is_reported() {
-        let r = bind_inputs(&workflow(), &json!({"limt": 3, "ratio": "high", "tags": {}}));
+        let r = bind_inputs(
+            &workflow(),
+            &json!({"limt": 3, "ratio": "high", "tags": {}}),
+        );
         assert_eq!(
             codes(r),
             vec![
@@ -169,7 +174,10 @@ mod tests {
             ]
         );
         let r = bind_inputs(&workflow(), &json!({"lead_id": "x", "limt": 3})).unwrap_err();
-        assert_eq!(r[0].message, "unknown input \"limt\" (did you mean \"limit\"?)");
+        assert_eq!(
+            r[0].message,
+            "unknown input \"limt\" (did you mean \"limit\"?)"
+        );
     }
 
     #[test]

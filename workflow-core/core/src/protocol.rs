@@ -115,6 +115,9 @@ mod tests {
             crate::machine::Event::StepFailed { attempt: 2, .. }
         ));
         let v: Value = serde_json::from_slice(&bytes).unwrap();
-        assert_eq!(v["outcome"], json!({"status": "failed", "message": "smtp 451", "retryable": true}));
+        assert_eq!(
+            v["outcome"],
+            json!({"status": "failed", "message": "smtp 451", "retryable": true})
+        );
     }
 }

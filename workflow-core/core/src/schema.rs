@@ -11,7 +11,32 @@ use crate::definition::RawDefinition;
 
 /// The JSON Schema (draft 2020-12) of a workflow definition.
 pub fn definition_schema() -> Value {
-    schemars::schema_for!(RawDefinition).to_value()
+    let mut schema = schemars::schema_for!(RawDefinition).to_value();
+    unwrap_descriptions(&mut schema);
+    schema
+}
+
+/// Doc comments are hard-wrapped at 100 columns; editors show descriptions as flowing
+/// text, so single line breaks become spaces (paragraph breaks stay).
+fn unwrap_descriptions(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                match v {
+                    Value::String(text) if key == "description" => {
+                        *text = text
+                            .split("\n\n")
+                            .map(|para| para.replace('\n', " "))
+                            .collect::<Vec<_>>()
+                            .join("\n\n");
+                    }
+                    _ => unwrap_descriptions(v),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(unwrap_descriptions),
+        _ => {}
+    }
 }
 
 /// [`definition_schema`] as the committed file holds it: pretty-printed, newline-terminated.
@@ -29,10 +54,17 @@ mod tests {
     fn the_schema_describes_steps_and_durations() {
         let schema = definition_schema();
         assert_eq!(schema["title"], "Rex workflow definition");
-        assert_eq!(schema["required"], serde_json::json!(["name", "version", "steps"]));
+        assert_eq!(
+            schema["required"],
+            serde_json::json!(["name", "version", "steps"])
+        );
         assert_eq!(schema["$defs"]["Duration"]["type"], "string");
-        let step = &schema["$defs"]["RawStep"];
+        let step = &schema["$defs"]["Step"];
         assert_eq!(step["additionalProperties"], false);
-        assert!(step["properties"]["depends_on"]["description"].is_string());
+        let depends_on = step["properties"]["depends_on"]["description"]
+            .as_str()
+            .unwrap();
+        assert!(depends_on.starts_with("Ids of the steps that must succeed"));
+        assert!(!depends_on.contains('\n'), "{depends_on}");
     }
 }

@@ -64,9 +64,7 @@ pub enum TemplateError {
     Unclosed(String),
     #[error("empty expression \"${{}}\"")]
     Empty,
-    #[error(
-        "expression \"${{{0}}}\" must start with \"inputs.<name>\" or \"steps.<id>.output\""
-    )]
+    #[error("expression \"${{{0}}}\" must start with \"inputs.<name>\" or \"steps.<id>.output\"")]
     BadRoot(String),
 }
 
@@ -88,9 +86,12 @@ impl Template {
     pub fn parse(value: &Value) -> Result<Template, TemplateError> {
         Ok(match value {
             Value::String(s) => parse_string(s)?,
-            Value::Array(items) => {
-                Template::Array(items.iter().map(Template::parse).collect::<Result<_, _>>()?)
-            }
+            Value::Array(items) => Template::Array(
+                items
+                    .iter()
+                    .map(Template::parse)
+                    .collect::<Result<_, _>>()?,
+            ),
             Value::Object(map) => Template::Object(
                 map.iter()
                     .map(|(k, v)| Ok((k.clone(), Template::parse(v)?)))
@@ -139,7 +140,10 @@ impl Template {
                 Value::String(s)
             }
             Template::Array(items) => Value::Array(
-                items.iter().map(|t| t.resolve(scope)).collect::<Result<_, _>>()?,
+                items
+                    .iter()
+                    .map(|t| t.resolve(scope))
+                    .collect::<Result<_, _>>()?,
             ),
             Template::Object(fields) => {
                 let mut map = Map::with_capacity(fields.len());
@@ -254,8 +258,10 @@ mod tests {
 
     #[test]
     fn interpolation_builds_a_string_and_indexes_arrays() {
-        let t = Template::parse(&json!("Hi ${inputs.name} <${steps.scrape.output.leads.0.email}>"))
-            .unwrap();
+        let t = Template::parse(&json!(
+            "Hi ${inputs.name} <${steps.scrape.output.leads.0.email}>"
+        ))
+        .unwrap();
         assert_eq!(t.resolve(&scope()).unwrap(), json!("Hi Ada <a@x.io>"));
         assert_eq!(t.exprs().len(), 2);
     }

@@ -35,6 +35,19 @@ use source::SourceMap;
 pub(crate) const NAME_RULE: &str =
     "a lowercase letter followed by up to 63 lowercase letters, digits, \"_\" or \"-\"";
 
+/// `parent.key`, or `parent["odd key"]` when the key is not a plain word.
+pub(crate) fn field_path(parent: &str, key: &str) -> String {
+    let plain = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if plain {
+        format!("{parent}.{key}")
+    } else {
+        format!("{parent}[{key:?}]")
+    }
+}
+
 /// Limits and context for validation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidateOptions {
@@ -133,7 +146,8 @@ impl<'a> Ctx<'a> {
 
     fn report_input(&mut self, code: ProblemCode, name: &str, field: &str, msg: String) {
         let line = self.source.and_then(|s| s.input_line(name));
-        self.problems.push(Problem::new(code, field, msg).at(line, None));
+        self.problems
+            .push(Problem::new(code, field, msg).at(line, None));
     }
 
     /// Reports a problem of step `i`; `field` is relative to the step (`depends_on[0]`),
@@ -181,7 +195,11 @@ fn check(
 
     let n = raw.steps.len();
     if n == 0 {
-        cx.report_top(ProblemCode::NoSteps, "steps", "a workflow needs at least one step");
+        cx.report_top(
+            ProblemCode::NoSteps,
+            "steps",
+            "a workflow needs at least one step",
+        );
         return Err(cx.problems);
     }
     if n > opts.max_steps {
@@ -204,6 +222,8 @@ fn check(
     }
 
     if !cx.problems.is_empty() {
+        // Whole-definition problems first, then step by step; check order within each.
+        cx.problems.sort_by_key(|p| step_of_field(&p.field));
         return Err(cx.problems);
     }
     let steps = checked
@@ -211,7 +231,11 @@ fn check(
         .map(|c| c.step)
         .collect::<Option<Vec<_>>>()
         // Every step compiles when no problem was reported.
-        .ok_or_else(|| vec![internal("a step failed to compile without a reported problem")])?;
+        .ok_or_else(|| {
+            vec![internal(
+                "a step failed to compile without a reported problem",
+            )]
+        })?;
     Ok(Workflow {
         name: raw.name.clone(),
         version: raw.version,
@@ -219,6 +243,15 @@ fn check(
         inputs,
         steps,
     })
+}
+
+/// 0 for a top-level field, 1 + N for `steps[N]…`.
+fn step_of_field(field: &str) -> usize {
+    field
+        .strip_prefix("steps[")
+        .and_then(|rest| rest.split(']').next())
+        .and_then(|n| n.parse::<usize>().ok())
+        .map_or(0, |n| n + 1)
 }
 
 fn internal(message: &str) -> Problem {
@@ -234,14 +267,18 @@ fn check_header(cx: &mut Ctx<'_>) {
         cx.report_top(ProblemCode::InvalidName, "name", message);
     }
     if cx.raw.version == 0 {
-        cx.report_top(ProblemCode::InvalidVersion, "version", "version must be at least 1");
+        cx.report_top(
+            ProblemCode::InvalidVersion,
+            "version",
+            "version must be at least 1",
+        );
     }
 }
 
 fn check_inputs(cx: &mut Ctx<'_>) -> BTreeMap<String, InputSpec> {
     let mut specs = BTreeMap::new();
     for (name, raw) in &cx.raw.inputs {
-        let field = format!("inputs.{name}");
+        let field = field_path("inputs", name);
         if !is_valid_input_name(name) {
             let message = format!(
                 "input name {name:?} must be up to 64 letters, digits, \"_\" or \"-\", \
@@ -320,7 +357,13 @@ fn report_cycle(cx: &mut Ctx<'_>, cycle: &[usize]) {
         path.join(" -> ")
     );
     let field = format!("depends_on[{edge}]");
-    cx.report_step(first, ProblemCode::Cycle, &field, At::Key("depends_on"), message);
+    cx.report_step(
+        first,
+        ProblemCode::Cycle,
+        &field,
+        At::Key("depends_on"),
+        message,
+    );
 }
 
 #[cfg(test)]

@@ -39,7 +39,9 @@ impl Workflow {
                 has_dependent[dep] = true;
             }
         }
-        (0..self.steps.len()).filter(|&i| !has_dependent[i]).collect()
+        (0..self.steps.len())
+            .filter(|&i| !has_dependent[i])
+            .collect()
     }
 
     /// Every agent named by a step, sorted and deduplicated.

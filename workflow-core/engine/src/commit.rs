@@ -11,7 +11,6 @@ use rex_core::protocol::{Clock, TaskMessage};
 use rex_core::{Workflow, inputs::bind_inputs};
 use rex_store::entity::{missions, steps, timers};
 use rex_store::{NewOutbox, Store};
-use sea_orm::TransactionTrait;
 use serde_json::Value;
 use tokio::sync::broadcast;
 use tracing::{debug, warn};
@@ -72,7 +71,12 @@ pub struct Started {
 }
 
 impl Engine {
-    pub fn new(store: Store, broker: Arc<dyn Broker>, catalog: Catalog, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        store: Store,
+        broker: Arc<dyn Broker>,
+        catalog: Catalog,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         let (updates, _) = broadcast::channel(4096);
         Self {
             store,
@@ -146,7 +150,7 @@ impl Engine {
         let mut effects = Effects::default();
         effects.collect(id, &workflow, &state, applied.commands, now);
 
-        let txn = self.store.conn().begin().await.map_err(EngineError::Db)?;
+        let txn = self.store.begin().await?;
         if let Err(err) = rex_store::insert_mission(&txn, row).await {
             // Lost a race on the idempotency key: answer with the winner.
             if let Some(key) = &req.idempotency_key
@@ -161,7 +165,7 @@ impl Engine {
         }
         rex_store::upsert_steps(&txn, &step_rows).await?;
         let outgoing = effects.write(&txn).await?;
-        txn.commit().await.map_err(EngineError::Db)?;
+        txn.commit().await.map_err(rex_store::StoreError::from)?;
 
         self.send_updates(step_rows.iter().map(|s| MissionUpdate {
             mission_id: id,
@@ -202,7 +206,7 @@ impl Engine {
         events: Vec<(Uuid, Event)>,
         fired_timers: &[Uuid],
     ) -> Result<Committed, EngineError> {
-        let txn = self.store.conn().begin().await.map_err(EngineError::Db)?;
+        let txn = self.store.begin().await?;
         self.commit_in(txn, events, fired_timers).await
     }
 
@@ -293,7 +297,7 @@ impl Engine {
             rex_store::delete_timers(&txn, fired_timers).await?;
         }
         out.outgoing = effects.write(&txn).await?;
-        txn.commit().await.map_err(EngineError::Db)?;
+        txn.commit().await.map_err(rex_store::StoreError::from)?;
         Ok(out)
     }
 
@@ -319,7 +323,10 @@ impl Engine {
             return;
         }
         let ids: Vec<i64> = outgoing.iter().map(|o| o.outbox_id).collect();
-        let batch = outgoing.into_iter().map(|o| (o.destination, o.message)).collect();
+        let batch = outgoing
+            .into_iter()
+            .map(|o| (o.destination, o.message))
+            .collect();
         if let Err(err) = self.broker.publish(batch).await {
             warn!(error = %err, rows = ids.len(), "publish failed; the relay will retry");
             return;

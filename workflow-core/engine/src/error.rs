@@ -7,8 +7,6 @@ pub enum EngineError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
-    Db(#[from] sea_orm::DbErr),
-    #[error(transparent)]
     Broker(#[from] BrokerError),
     /// A definition failed validation (its message lists every problem).
     #[error("{0}")]
@@ -27,7 +25,6 @@ impl EngineError {
     pub fn is_retryable(&self) -> bool {
         match self {
             EngineError::Store(e) => e.is_retryable(),
-            EngineError::Db(_) => true,
             EngineError::Broker(e) => e.is_retryable(),
             _ => false,
         }

@@ -88,7 +88,11 @@ impl Orchestrator {
             self.config.relay_grace,
             shutdown.clone(),
         );
-        let timers = crate::timers::run(self.engine.clone(), self.config.timer_poll, shutdown.clone());
+        let timers = crate::timers::run(
+            self.engine.clone(),
+            self.config.timer_poll,
+            shutdown.clone(),
+        );
         let (a, b, c) = tokio::join!(results, relay, timers);
         a.and(b).and(c)
     }
@@ -99,7 +103,10 @@ impl Orchestrator {
             .broker
             .consume(Destination::Results, self.config.prefetch)
             .await?;
-        info!(prefetch = self.config.prefetch, "orchestrator consuming results");
+        info!(
+            prefetch = self.config.prefetch,
+            "orchestrator consuming results"
+        );
         loop {
             let first = tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -144,7 +151,7 @@ impl Orchestrator {
         if events.is_empty() {
             return;
         }
-        match self.engine.commit(events.clone(), &[]).await {
+        match self.commit_with_retries(&events).await {
             Ok(committed) => {
                 self.engine.finish_commit(committed).await;
                 for d in accepted {
@@ -182,9 +189,35 @@ impl Orchestrator {
     }
 }
 
-fn parse_result(
-    delivery: &Delivery,
-) -> Result<(Uuid, rex_core::machine::Event), &'static str> {
+impl Orchestrator {
+    /// Commits, trying again in-process on transient database errors (a serialization
+    /// failure, a deadlock with another orchestrator, a busy SQLite file) so the
+    /// results are not sent back to the broker, whose delivery limit would eventually
+    /// dead-letter them.
+    async fn commit_with_retries(
+        &self,
+        events: &[(Uuid, rex_core::machine::Event)],
+    ) -> Result<crate::Committed, EngineError> {
+        let mut delay = Duration::from_millis(20);
+        let mut tries = 0;
+        loop {
+            match self.engine.commit(events.to_vec(), &[]).await {
+                Err(err) if err.is_retryable() && tries < COMMIT_RETRIES => {
+                    tries += 1;
+                    warn!(error = %err, tries, "commit failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(1));
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// In-process retries of a transient commit failure before results are requeued.
+const COMMIT_RETRIES: u32 = 6;
+
+fn parse_result(delivery: &Delivery) -> Result<(Uuid, rex_core::machine::Event), &'static str> {
     let result: ResultMessage =
         serde_json::from_slice(&delivery.message.body).map_err(|_| "body is not a result")?;
     let mission = Uuid::parse_str(&result.mission_id).map_err(|_| "mission id is not a uuid")?;

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use chrono::Duration as ChronoDuration;
-use sea_orm::TransactionTrait;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -39,10 +38,10 @@ pub async fn run(
 pub async fn relay_once(engine: &Engine, grace: Duration) -> Result<usize, EngineError> {
     let older_than =
         engine.clock.now() - ChronoDuration::from_std(grace).unwrap_or(ChronoDuration::zero());
-    let txn = engine.store.conn().begin().await.map_err(EngineError::Db)?;
+    let txn = engine.store.begin().await?;
     let rows = rex_store::claim_outbox(&txn, older_than, RELAY_BATCH).await?;
     if rows.is_empty() {
-        txn.commit().await.map_err(EngineError::Db)?;
+        txn.commit().await.map_err(rex_store::StoreError::from)?;
         return Ok(0);
     }
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
@@ -55,7 +54,7 @@ pub async fn relay_once(engine: &Engine, grace: Duration) -> Result<usize, Engin
         .collect();
     engine.broker.publish(batch).await?;
     rex_store::delete_outbox(&txn, &ids).await?;
-    txn.commit().await.map_err(EngineError::Db)?;
+    txn.commit().await.map_err(rex_store::StoreError::from)?;
     info!(rows = ids.len(), "relay published outbox rows left behind");
     Ok(ids.len())
 }

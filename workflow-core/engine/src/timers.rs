@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use rex_core::machine::{Event, TimerKind};
-use sea_orm::TransactionTrait;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
@@ -22,7 +21,10 @@ pub async fn run(
         let sleep = match fire_due(&engine).await {
             Ok(n) if n as u64 == TIMER_BATCH => Duration::ZERO,
             Ok(_) => match rex_store::next_timer_due(engine.store.conn()).await {
-                Ok(Some(due)) => (due - engine.clock.now()).to_std().unwrap_or(Duration::ZERO).min(poll),
+                Ok(Some(due)) => (due - engine.clock.now())
+                    .to_std()
+                    .unwrap_or(Duration::ZERO)
+                    .min(poll),
                 Ok(None) => poll,
                 Err(err) => {
                     warn!(error = %err, "timer lookup failed");
@@ -44,10 +46,10 @@ pub async fn run(
 /// Claims due timers with `FOR UPDATE SKIP LOCKED`, applies them and deletes them in the
 /// same transaction. Returns how many fired.
 pub async fn fire_due(engine: &Engine) -> Result<usize, EngineError> {
-    let txn = engine.store.conn().begin().await.map_err(EngineError::Db)?;
+    let txn = engine.store.begin().await?;
     let due = rex_store::claim_due_timers(&txn, engine.clock.now(), TIMER_BATCH).await?;
     if due.is_empty() {
-        txn.commit().await.map_err(EngineError::Db)?;
+        txn.commit().await.map_err(rex_store::StoreError::from)?;
         return Ok(0);
     }
     let ids: Vec<_> = due.iter().map(|t| t.id).collect();

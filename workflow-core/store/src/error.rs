@@ -1,6 +1,6 @@
 //! The store's one error type.
 
-use sea_orm::{DbErr, RuntimeErr, SqlErr};
+use sea_orm::{DbErr, RuntimeErr, SqlErr, sqlx};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -15,7 +15,9 @@ pub enum StoreError {
     #[error("{entity} {key:?} not found")]
     NotFound { entity: &'static str, key: String },
 
-    #[error("unsupported database url {0:?} (expected postgres://…, sqlite://… or sqlite::memory:)")]
+    #[error(
+        "unsupported database url {0:?} (expected postgres://…, sqlite://… or sqlite::memory:)"
+    )]
     UnsupportedUrl(String),
 
     #[error("database migration failed: {0}")]
@@ -124,7 +126,9 @@ mod tests {
         };
         assert!(!conflict.is_retryable());
         assert!(!StoreError::not_found("mission", "x").is_retryable());
-        assert!(StoreError::Db(DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout))
-            .is_retryable());
+        assert!(
+            StoreError::Db(DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout))
+                .is_retryable()
+        );
     }
 }

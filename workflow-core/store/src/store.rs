@@ -6,8 +6,8 @@ use chrono::{DateTime, SubsecRound, Utc};
 use rex_migrations::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction,
-    DbBackend, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 
 use crate::StoreError;
@@ -21,7 +21,7 @@ pub struct Store {
 /// SQLite waits this long for the writer lock before answering "busy".
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Serialises concurrent `migrate` calls of several processes on PostgreSQL.
-const MIGRATION_LOCK_KEY: i64 = 0x7265_785f_6d69_67; // "rex_mig"
+const MIGRATION_LOCK_KEY: i64 = 0x0072_6578_5f6d_6967; // "rex_mig"
 
 impl Store {
     /// Opens a pool on `postgres://…`, `sqlite://path?mode=rwc` or `sqlite::memory:`.
@@ -137,7 +137,7 @@ pub fn to_db_precision(t: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 /// The url without its password, for error messages.
-fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let userinfo = &url[scheme + 3..at];
@@ -156,7 +156,10 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted_from_urls() {
-        assert_eq!(redact("mysql://rex:secret@db/rex"), "mysql://rex:***@db/rex");
+        assert_eq!(
+            redact("mysql://rex:secret@db/rex"),
+            "mysql://rex:***@db/rex"
+        );
         assert_eq!(redact("mysql://db/rex"), "mysql://db/rex");
     }
 

@@ -13,6 +13,7 @@ use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend};
 use uuid::Uuid;
 
 use crate::Store;
+use crate::store::redact;
 
 pub const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -157,23 +158,27 @@ impl Drop for TestDb {
 async fn connect_admin(admin_url: &str) -> DatabaseConnection {
     let mut delay = Duration::from_millis(100);
     let mut last_error = None;
-    for _ in 0..5 {
+    for _ in 0..4 {
         let mut opts = sea_orm::ConnectOptions::new(admin_url);
         opts.max_connections(1)
-            .connect_timeout(Duration::from_secs(3))
+            .connect_timeout(Duration::from_secs(2))
             .sqlx_logging(false);
         match Database::connect(opts).await {
             Ok(conn) if conn.get_database_backend() == DbBackend::Postgres => return conn,
-            Ok(_) => panic!("REX_TEST_DATABASE_URL must be a postgres:// url, got {admin_url}"),
+            Ok(_) => panic!(
+                "REX_TEST_DATABASE_URL must be a postgres:// url, got {}",
+                redact(admin_url)
+            ),
             Err(e) => last_error = Some(e),
         }
         tokio::time::sleep(delay).await;
         delay *= 2;
     }
     panic!(
-        "PostgreSQL not reachable at {admin_url} ({}) — start it with \
+        "PostgreSQL not reachable at {} ({}) — start it with \
          `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`, \
          or point REX_TEST_DATABASE_URL at a server where this role may CREATE DATABASE",
+        redact(admin_url),
         last_error.map(|e| e.to_string()).unwrap_or_default()
     );
 }
@@ -222,6 +227,9 @@ mod tests {
             with_database("postgres://u:p@h/db?sslmode=disable", "t1"),
             "postgres://u:p@h/t1?sslmode=disable"
         );
-        assert_eq!(with_database("postgres://h:5432", "t1"), "postgres://h:5432/t1");
+        assert_eq!(
+            with_database("postgres://h:5432", "t1"),
+            "postgres://h:5432/t1"
+        );
     }
 }

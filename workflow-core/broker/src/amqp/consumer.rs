@@ -33,8 +33,13 @@ impl Session {
     async fn open(link: &Link, source: &Destination, prefetch: u16) -> Result<Self, BrokerError> {
         let channel = link.channel("consume").await?;
         let consuming = async {
-            declare(&channel, link.names(), link.delivery_limit(), std::slice::from_ref(source))
-                .await?;
+            declare(
+                &channel,
+                link.names(),
+                link.delivery_limit(),
+                std::slice::from_ref(source),
+            )
+            .await?;
             channel
                 .basic_qos(prefetch, BasicQosOptions { global: false })
                 .await?;

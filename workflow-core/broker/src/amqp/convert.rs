@@ -120,7 +120,10 @@ mod tests {
             .with_headers(headers);
         let (message, count) = incoming(&props, Vec::new(), true).unwrap();
         assert_eq!(count, 3);
-        assert_eq!(message.headers.get("attempt").map(String::as_str), Some("3"));
+        assert_eq!(
+            message.headers.get("attempt").map(String::as_str),
+            Some("3")
+        );
         assert!(!message.headers.contains_key(DELIVERY_COUNT_HEADER));
         assert!(!message.headers.contains_key("x-death"));
     }

@@ -102,13 +102,14 @@ impl Link {
     }
 
     async fn connect_once(&self) -> Result<Connection, BrokerError> {
-        let properties =
-            ConnectionProperties::default().with_connection_name(self.connection_name.as_str().into());
+        let properties = ConnectionProperties::default()
+            .with_connection_name(self.connection_name.as_str().into());
         let unavailable = |cause: String| BrokerError::Unavailable {
             op: "connect",
             cause: format!("{}: {cause}", redact(&self.url)),
         };
-        match tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(&self.url, properties)).await
+        match tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(&self.url, properties))
+            .await
         {
             Ok(Ok(connection)) => {
                 info!(name = %self.connection_name, "connected to RabbitMQ");
@@ -168,11 +169,8 @@ impl Link {
 /// connection must not make us wait.
 pub(crate) async fn close_quietly(channel: &Channel) {
     if channel.status().connected() {
-        let _ = tokio::time::timeout(
-            Duration::from_secs(2),
-            channel.close(200, "done".into()),
-        )
-        .await;
+        let _ =
+            tokio::time::timeout(Duration::from_secs(2), channel.close(200, "done".into())).await;
     }
 }
 

@@ -68,10 +68,11 @@ impl AmqpBroker {
     /// Message count of a queue, by passive declaration.
     async fn inspect(&self, op: &'static str, queue: String) -> Result<QueueStats, BrokerError> {
         let channel = self.inner.link.channel(op).await?;
-        let name = ShortString::try_new(queue.clone()).map_err(|err| BrokerError::InvalidAgent {
-            name: queue.clone(),
-            reason: err.to_string(),
-        })?;
+        let name =
+            ShortString::try_new(queue.clone()).map_err(|err| BrokerError::InvalidAgent {
+                name: queue.clone(),
+                reason: err.to_string(),
+            })?;
         let passive = QueueDeclareOptions {
             passive: true,
             ..QueueDeclareOptions::default()
@@ -105,13 +106,8 @@ impl Broker for AmqpBroker {
         let link = &self.inner.link;
         link.remember(&destinations);
         let channel = link.channel("declare").await?;
-        let result = declare::declare(
-            &channel,
-            link.names(),
-            link.delivery_limit(),
-            &destinations,
-        )
-        .await;
+        let result =
+            declare::declare(&channel, link.names(), link.delivery_limit(), &destinations).await;
         close_quietly(&channel).await;
         result.map_err(|err| lapin_error("declare", err))
     }

@@ -16,8 +16,8 @@ use tokio::time::Instant;
 use tracing::warn;
 
 use super::convert::properties;
-use super::link::{Link, close_quietly};
 use super::lapin_error;
+use super::link::{Link, close_quietly};
 use crate::backoff::Backoff;
 use crate::error::BrokerError;
 use crate::message::{Destination, Message};
@@ -79,6 +79,9 @@ impl Publisher {
         link: &Link,
         batch: &[(Destination, Message)],
     ) -> Result<(), BrokerError> {
+        if link.shutdown_token().is_cancelled() {
+            return Err(BrokerError::Closed);
+        }
         let exchange = short(link.names().exchange())?;
         let mut prepared = Vec::with_capacity(batch.len());
         for (destination, message) in batch {

@@ -41,7 +41,9 @@ impl Shared {
     /// A panic elsewhere while holding the lock leaves the queues consistent
     /// (every mutation is a single step), so a poisoned lock is still usable.
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

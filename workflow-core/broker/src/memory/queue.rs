@@ -181,8 +181,8 @@ impl Queue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::Acker;
     use crate::memory::Ticket;
+    use crate::message::Acker;
 
     fn fake_delivery(entry: &Entry) -> Delivery {
         Delivery {
@@ -250,7 +250,11 @@ mod tests {
         queue.dispatch(&mut tag, |_, _, entry| fake_delivery(entry));
         assert_eq!(
             drain(&mut rx),
-            [("a".to_string(), 2), ("b".to_string(), 2), ("c".to_string(), 1)]
+            [
+                ("a".to_string(), 2),
+                ("b".to_string(), 2),
+                ("c".to_string(), 1)
+            ]
         );
     }
 

@@ -4,13 +4,14 @@
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
 use std::future::Future;
-use std::process::Command;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
 use lapin::{Connection, ConnectionProperties};
 use rex_broker::{AmqpBroker, Broker, BrokerConfig, Consumer, Delivery, Destination, MemoryBroker};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
 
 /// Small, so that the delivery-limit case stays fast.
 pub const DELIVERY_LIMIT: u32 = 2;
@@ -37,7 +38,11 @@ pub fn amqp_url() -> String {
 /// A RabbitMQ broker on its own random prefix. Panics — never skips — when
 /// RabbitMQ is not there.
 pub async fn rabbitmq() -> (AmqpBroker, String) {
-    let url = amqp_url();
+    rabbitmq_at(amqp_url()).await
+}
+
+/// [`rabbitmq`], connecting through `url` (e.g. a [`Proxy`]).
+pub async fn rabbitmq_at(url: String) -> (AmqpBroker, String) {
     let prefix = format!("test-{}", uuid::Uuid::new_v4());
     let config = BrokerConfig {
         url: url.clone(),
@@ -82,7 +87,7 @@ pub async fn delete_topology(prefix: &str) {
 }
 
 /// Runs `case` under a time limit, then `cleanup`; re-raises the case's panic.
-async fn guarded<Fut, C>(case: Fut, cleanup: C)
+pub async fn guarded<Fut, C>(case: Fut, cleanup: C)
 where
     Fut: Future<Output = ()> + Send + 'static,
     C: Future<Output = ()>,
@@ -123,7 +128,10 @@ where
 
 /// The next delivery, or `None` if none arrives within `wait`.
 pub async fn next_within(consumer: &mut Box<dyn Consumer>, wait: Duration) -> Option<Delivery> {
-    tokio::time::timeout(wait, consumer.next()).await.ok().flatten()
+    tokio::time::timeout(wait, consumer.next())
+        .await
+        .ok()
+        .flatten()
 }
 
 /// The next delivery; fails the case if none arrives within 5 s.
@@ -157,10 +165,17 @@ where
 /// Closes, from the server side, the connection of the broker using `prefix`
 /// (its connection name contains the prefix) — and only that one, so tests
 /// running in parallel are not disturbed.
-pub fn kill_connection_of(prefix: &str) {
-    let listing = Command::new("rabbitmqctl")
-        .args(["list_connections", "-q", "--no-table-headers", "pid", "client_properties"])
+pub async fn kill_connection_of(prefix: &str) {
+    let listing = tokio::process::Command::new("rabbitmqctl")
+        .args([
+            "list_connections",
+            "-q",
+            "--no-table-headers",
+            "pid",
+            "client_properties",
+        ])
         .output()
+        .await
         .expect("rabbitmqctl must be installed to force a connection loss");
     assert!(
         listing.status.success(),
@@ -173,14 +188,92 @@ pub fn kill_connection_of(prefix: &str) {
         .filter(|line| line.contains(&format!("rex {prefix} (pid")))
         .filter_map(|line| line.split_whitespace().next())
         .collect();
-    assert_eq!(pids.len(), 1, "expected one connection named after {prefix}:\n{listing}");
-    let closed = Command::new("rabbitmqctl")
-        .args(["close_connection", pids[0], "rex broker test: forced connection loss"])
+    assert_eq!(
+        pids.len(),
+        1,
+        "expected one connection named after {prefix}:\n{listing}"
+    );
+    let closed = tokio::process::Command::new("rabbitmqctl")
+        .args([
+            "close_connection",
+            pids[0],
+            "rex broker test: forced connection loss",
+        ])
         .output()
+        .await
         .expect("rabbitmqctl close_connection");
     assert!(
         closed.status.success(),
         "rabbitmqctl close_connection failed: {}",
         String::from_utf8_lossy(&closed.stderr)
     );
+}
+
+/// A TCP forwarder in front of RabbitMQ whose connections the test can cut
+/// at once — a network failure as the client sees it, without the second or
+/// so that `rabbitmqctl` takes to start.
+pub struct Proxy {
+    /// The AMQP URL to connect through the proxy.
+    pub url: String,
+    links: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    acceptor: JoinHandle<()>,
+}
+
+impl Proxy {
+    pub async fn start() -> Proxy {
+        let target: lapin::uri::AMQPUri = amqp_url().parse().expect("REX_TEST_AMQP_URL");
+        let upstream = format!("{}:{}", target.authority.host, target.authority.port);
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the proxy");
+        let port = listener.local_addr().expect("proxy address").port();
+        let vhost = if target.vhost == "/" {
+            "%2f".to_string()
+        } else {
+            target.vhost.clone()
+        };
+        let user = &target.authority.userinfo;
+        let url = format!(
+            "amqp://{}:{}@127.0.0.1:{port}/{vhost}",
+            user.username, user.password
+        );
+        let links: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let acceptor = tokio::spawn({
+            let links = links.clone();
+            async move {
+                while let Ok((mut client, _)) = listener.accept().await {
+                    let upstream = upstream.clone();
+                    let link = tokio::spawn(async move {
+                        if let Ok(mut server) = TcpStream::connect(&upstream).await {
+                            // without it Nagle + delayed ACKs add 40 ms per batch
+                            let _ = client.set_nodelay(true);
+                            let _ = server.set_nodelay(true);
+                            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                        }
+                    });
+                    links.lock().unwrap().push(link);
+                }
+            }
+        });
+        Proxy {
+            url,
+            links,
+            acceptor,
+        }
+    }
+
+    /// Drops every open connection (both sides see the socket close); new
+    /// connections are accepted as before.
+    pub fn cut(&self) {
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.cut();
+        self.acceptor.abort();
+    }
 }

@@ -302,7 +302,10 @@ impl Transition<'_> {
     fn finish_succeeded(&mut self) {
         let mut output = Map::new();
         for index in self.workflow.sinks() {
-            let value = self.state.steps[index].output.clone().unwrap_or(Value::Null);
+            let value = self.state.steps[index]
+                .output
+                .clone()
+                .unwrap_or(Value::Null);
             output.insert(self.workflow.steps[index].id.clone(), value);
         }
         self.finish(MissionStatus::Succeeded, Some(Value::Object(output)), None);

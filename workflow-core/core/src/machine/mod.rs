@@ -98,10 +98,7 @@ pub enum Command {
     /// Publish a task for `attempt` of `step` to its agent's queue.
     Dispatch(Task),
     /// Persist a timer that fires `kind` at `due`.
-    ArmTimer {
-        kind: TimerKind,
-        due: DateTime<Utc>,
-    },
+    ArmTimer { kind: TimerKind, due: DateTime<Utc> },
     /// The mission reached a terminal state: drop its timers, record the outcome.
     Finish {
         status: MissionStatus,

@@ -180,7 +180,10 @@ impl<'a> World<'a> {
         let out = apply(&mut self.state, self.wf, event.clone(), now);
         // A timer kind can legitimately recur (a timeout of a later attempt has another
         // attempt number, so it is a different event); every exact re-delivery is a no-op.
-        prop_assert!(out.is_noop(), "duplicate {event:?} changed something: {out:?}");
+        prop_assert!(
+            out.is_noop(),
+            "duplicate {event:?} changed something: {out:?}"
+        );
         prop_assert_eq!(&self.state, &before);
         Ok(())
     }

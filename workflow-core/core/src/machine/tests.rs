@@ -213,7 +213,13 @@ fn timeout_counts_as_a_retryable_failure_of_that_attempt_only() {
     }));
     let timed_out = apply(&mut s, &wf, Event::TimerFired(timeout), t0());
     assert_eq!(s.steps[0].status, StepStatus::WaitingRetry);
-    assert!(timed_out.commands.iter().any(|c| matches!(c, Command::ArmTimer { kind: TimerKind::Retry { attempt: 2, .. }, .. })));
+    assert!(timed_out.commands.iter().any(|c| matches!(
+        c,
+        Command::ArmTimer {
+            kind: TimerKind::Retry { attempt: 2, .. },
+            ..
+        }
+    )));
     // The slow attempt's late result no longer counts.
     assert_eq!(
         apply(&mut s, &wf, ok("a", 1), t0()).ignored,
@@ -236,7 +242,17 @@ fn cancel_stops_everything_once() {
     );
     assert_eq!(s.status, MissionStatus::Cancelled);
     assert_eq!(out.changed_steps, [0, 1]);
-    assert!(apply(&mut s, &wf, Event::Cancel { reason: "again".into() }, t0()).is_noop());
+    assert!(
+        apply(
+            &mut s,
+            &wf,
+            Event::Cancel {
+                reason: "again".into()
+            },
+            t0()
+        )
+        .is_noop()
+    );
 }
 
 #[test]

@@ -186,7 +186,9 @@ mod tests {
     #[test]
     fn a_long_chain_does_not_overflow_the_stack() {
         let n = 200_000;
-        let edges = (0..n).map(|i| if i == 0 { vec![n - 1] } else { vec![i - 1] }).collect();
+        let edges = (0..n)
+            .map(|i| if i == 0 { vec![n - 1] } else { vec![i - 1] })
+            .collect();
         let cycles = Graph::new(edges).cycles();
         assert_eq!(cycles.len(), 1);
         assert_eq!(cycles[0].len(), n);

@@ -63,7 +63,11 @@ pub(crate) fn decode(bytes: &[u8], max_bytes: usize) -> Result<&str, Problem> {
         .at(Some(line), Some(at - line_start + 1))
     })?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    if text.trim().is_empty() {
+    let blank = |line: &str| {
+        let line = line.trim();
+        line.is_empty() || line.starts_with('#')
+    };
+    if text.lines().all(blank) {
         return Err(Problem::new(
             ProblemCode::EmptyDefinition,
             "",
@@ -90,13 +94,11 @@ fn parse_json(text: &str) -> Result<RawDefinition, Problem> {
     let message = strip_position(&err.to_string());
     let mut problem = match err.classify() {
         serde_json::error::Category::Data => {
-            // serde_json knows where but not which field; JSON is YAML, and serde_norway
-            // tracks the path, so ask it for the path of the same error.
-            let path = serde_norway::from_str::<RawDefinition>(text)
-                .err()
-                .map(|e| split_serde_message(&strip_position(&e.to_string())).1)
+            // serde_json knows where but not which field: find the path at that position.
+            let path = position
+                .map(|(line, column)| json_path_at(text, line, column))
                 .unwrap_or_default();
-            data_problem(text, Format::Json, &path, &split_serde_message(&message).2)
+            data_problem(text, Format::Json, &path, &message)
         }
         _ if message.starts_with("recursion limit exceeded") => too_deep(),
         _ => Problem::new(ProblemCode::Syntax, "", format!("invalid JSON: {message}")),
@@ -135,6 +137,79 @@ fn too_deep() -> Problem {
         "",
         format!("lists and maps are nested too deep (at most {MAX_DEPTH} levels)"),
     )
+}
+
+/// The path (`steps[0].timeout`) of the value that ends at a 1-based line and column of
+/// a JSON text, found by tracking objects, keys and array indices up to there. A key
+/// counts once its colon is read, so an unknown field's own name is not part of it.
+fn json_path_at(text: &str, line: usize, column: usize) -> String {
+    enum Frame {
+        Object { key: Option<String>, colon: bool },
+        Array(usize),
+    }
+    let line_start: usize = text
+        .split_inclusive('\n')
+        .take(line - 1)
+        .map(str::len)
+        .sum();
+    let end = (line_start + column).min(text.len());
+    let bytes = text.as_bytes();
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut i = 0;
+    while i < end {
+        match bytes[i] {
+            b'"' => {
+                let start = i;
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                if let Some(Frame::Object { key, colon: false }) = stack.last_mut() {
+                    let quoted = text.get(start..(i + 1).min(text.len())).unwrap_or("");
+                    *key = serde_json::from_str::<String>(quoted).ok();
+                }
+            }
+            b'{' => stack.push(Frame::Object {
+                key: None,
+                colon: false,
+            }),
+            b'[' => stack.push(Frame::Array(0)),
+            b'}' | b']' => {
+                stack.pop();
+            }
+            b':' => {
+                if let Some(Frame::Object { colon, .. }) = stack.last_mut() {
+                    *colon = true;
+                }
+            }
+            b',' => match stack.last_mut() {
+                Some(Frame::Object { key, colon }) => {
+                    *key = None;
+                    *colon = false;
+                }
+                Some(Frame::Array(n)) => *n += 1,
+                None => {}
+            },
+            _ => {}
+        }
+        i += 1;
+    }
+    let mut path = String::new();
+    for frame in &stack {
+        match frame {
+            Frame::Object {
+                key: Some(key),
+                colon: true,
+            } if path.is_empty() => path = key.clone(),
+            Frame::Object {
+                key: Some(key),
+                colon: true,
+            } => path = super::field_path(&path, key),
+            Frame::Array(n) => path = format!("{path}[{n}]"),
+            Frame::Object { .. } => break,
+        }
+    }
+    path
 }
 
 /// The serde error kinds we tell apart, by the message's start.
@@ -202,7 +277,12 @@ fn data_problem(text: &str, format: Format, path: &str, detail: &str) -> Problem
 
 /// The id of the step a `steps[N]…` path points into, read from the untyped document.
 fn step_of(text: &str, format: Format, path: &str) -> Option<String> {
-    let index: usize = path.strip_prefix("steps[")?.split(']').next()?.parse().ok()?;
+    let index: usize = path
+        .strip_prefix("steps[")?
+        .split(']')
+        .next()?
+        .parse()
+        .ok()?;
     let doc: Value = match format {
         Format::Json => serde_json::from_str(text).ok()?,
         Format::Yaml => serde_norway::from_str(text).ok()?,
@@ -248,10 +328,8 @@ fn strip_position(message: &str) -> String {
             if marker == " at line "
                 && let Some(col) = rest[end..].strip_prefix(" column ")
             {
-                end += " column ".len()
-                    + col
-                        .find(|c: char| !c.is_ascii_digit())
-                        .unwrap_or(col.len());
+                end +=
+                    " column ".len() + col.find(|c: char| !c.is_ascii_digit()).unwrap_or(col.len());
             }
             return format!("{}{}", &message[..start], &rest[end..]);
         }
@@ -274,8 +352,10 @@ mod tests {
     #[test]
     fn positions_are_stripped_once() {
         assert_eq!(
-            strip_position("did not find expected ',' at line 3 column 1, while parsing a flow \
-                            sequence at line 2 column 8"),
+            strip_position(
+                "did not find expected ',' at line 3 column 1, while parsing a flow \
+                            sequence at line 2 column 8"
+            ),
             "did not find expected ',', while parsing a flow sequence at line 2 column 8"
         );
         assert_eq!(strip_position("x at position 5"), "x");
@@ -291,14 +371,32 @@ mod tests {
         assert_eq!(text, "unknown field `bogus`, expected `jitter`");
         let (code, path, _) = split_serde_message("invalid type: string \"one\", expected u32");
         assert_eq!((code, path.as_str()), (Some(ProblemCode::WrongType), ""));
-        assert_eq!(split_serde_message("mapping values are not allowed").0, None);
+        assert_eq!(
+            split_serde_message("mapping values are not allowed").0,
+            None
+        );
+    }
+
+    #[test]
+    fn json_paths_are_found_by_position() {
+        let text = "{\"name\": \"x\", \"steps\": [{\"id\": \"a\"}, {\"id\": \"b\", \"t\": 30}]}";
+        let at = |needle: &str| json_path_at(text, 1, text.find(needle).unwrap() + needle.len());
+        assert_eq!(at("\"x\""), "name");
+        assert_eq!(at("30"), "steps[1].t");
+        assert_eq!(at("\"t\""), "steps[1]");
+        assert_eq!(at("\"a\"}"), "steps[0]");
+        let odd = "{\"in\": {\"a \\\" b\": [1, 2]}}";
+        assert_eq!(
+            json_path_at(odd, 1, odd.find("2").unwrap() + 1),
+            "in[\"a \\\" b\"][1]"
+        );
     }
 
     #[test]
     fn a_bom_is_ignored_and_blank_text_is_empty() {
         assert_eq!(decode(b"\xef\xbb\xbfname: x", 100).unwrap(), "name: x");
         assert_eq!(
-            decode(b" \n ", 100).unwrap_err().code,
+            decode(b" \n# only a comment\n", 100).unwrap_err().code,
             ProblemCode::EmptyDefinition
         );
     }

@@ -15,18 +15,24 @@ pub(crate) struct SourceMap<'a> {
 }
 
 impl<'a> SourceMap<'a> {
-    pub(crate) fn new<'i>(text: &'a str, json: bool, step_ids: impl Iterator<Item = &'i str>) -> Self {
+    pub(crate) fn new<'i>(
+        text: &'a str,
+        json: bool,
+        step_ids: impl Iterator<Item = &'i str>,
+    ) -> Self {
         let lines: Vec<&str> = text.lines().collect();
         let mut ids: Vec<(usize, &str)> = Vec::new();
         for (n, line) in lines.iter().enumerate() {
-            ids.extend(find_keys(line, "id").into_iter().map(|(_, v)| (n, v)));
+            ids.extend(find_keys(line, "id").into_iter().map(|(_, rest)| (n, rest)));
         }
         // Steps appear in document order, so each is searched after the previous one;
         // a duplicate id thus maps to its own occurrence.
         let mut cursor = 0;
         let step_lines = step_ids
             .map(|id| {
-                let found = ids[cursor..].iter().position(|(_, v)| *v == id)?;
+                let found = ids[cursor..]
+                    .iter()
+                    .position(|(_, rest)| value_is(rest, id))?;
                 let line = ids[cursor + found].0;
                 cursor += found + 1;
                 Some(line)
@@ -98,7 +104,7 @@ impl<'a> SourceMap<'a> {
 }
 
 /// Every `key: value` / `"key": "value"` occurrence in a line: the key's column and the
-/// value's text (unquoted; empty when the value is on the next lines).
+/// text after the colon (empty when the value is on the next lines).
 fn find_keys<'l>(line: &'l str, key: &str) -> Vec<(usize, &'l str)> {
     let bytes = line.as_bytes();
     let mut out = Vec::new();
@@ -106,7 +112,11 @@ fn find_keys<'l>(line: &'l str, key: &str) -> Vec<(usize, &'l str)> {
     while let Some(pos) = line[from..].find(key) {
         let start = from + pos;
         from = start + key.len();
-        let before = if start == 0 { None } else { Some(bytes[start - 1]) };
+        let before = if start == 0 {
+            None
+        } else {
+            Some(bytes[start - 1])
+        };
         let quote = match before {
             None | Some(b' ' | b'\t' | b'{' | b',') => None,
             Some(q @ (b'"' | b'\'')) => Some(q as char),
@@ -122,18 +132,22 @@ fn find_keys<'l>(line: &'l str, key: &str) -> Vec<(usize, &'l str)> {
         let Some(value) = rest.trim_start().strip_prefix(':') else {
             continue;
         };
-        let value = value.trim_start();
-        let value = match value.chars().next() {
-            Some(q @ ('"' | '\'')) => value[1..].split(q).next().unwrap_or(""),
-            _ => value
-                .split([' ', '\t', ',', '}', ']', '#'])
-                .next()
-                .unwrap_or(""),
-        };
         let column = if quote.is_some() { start - 1 } else { start };
-        out.push((column, value));
+        out.push((column, value.trim_start()));
     }
     out
+}
+
+/// Whether the text after a key's colon starts with the scalar `value`, quoted or not.
+fn value_is(rest: &str, value: &str) -> bool {
+    let (body, ends) = match rest.chars().next() {
+        Some(q @ ('"' | '\'')) => (&rest[1..], vec![q]),
+        _ => (rest, vec![' ', '\t', ',', '}', ']', '#']),
+    };
+    match body.strip_prefix(value) {
+        Some(after) => after.chars().next().is_none_or(|c| ends.contains(&c)),
+        None => false,
+    }
 }
 
 #[cfg(test)]
@@ -143,12 +157,28 @@ mod tests {
     #[test]
     fn keys_are_found_in_yaml_and_json_forms() {
         assert_eq!(find_keys("  - id: scrape", "id"), vec![(4, "scrape")]);
-        assert_eq!(find_keys("- {id: 'a', agent: b}", "id"), vec![(3, "a")]);
-        assert_eq!(find_keys(r#"{"id":"a"},{"id": "b"}"#, "id"), vec![(1, "a"), (12, "b")]);
+        assert_eq!(
+            find_keys("- {id: 'a', agent: b}", "id"),
+            vec![(3, "'a', agent: b}")]
+        );
+        let json = find_keys(r#"{"id":"a"},{"id": "b"}"#, "id");
+        assert_eq!(json.iter().map(|k| k.0).collect::<Vec<_>>(), vec![1, 12]);
         assert!(find_keys("  lead_id: x", "id").is_empty());
         assert!(find_keys("  idx: x", "id").is_empty());
         assert!(find_keys("  lead-id: x", "id").is_empty());
         assert!(find_keys("  \"id\" is a word", "id").is_empty());
+    }
+
+    #[test]
+    fn values_match_quoted_or_not() {
+        assert!(value_is("scrape", "scrape"));
+        assert!(value_is("scrape # the first", "scrape"));
+        assert!(value_is("'a', agent: b}", "a"));
+        assert!(value_is("a, agent: b}", "a"));
+        assert!(value_is("\"a\"},{", "a"));
+        assert!(value_is("Send Email", "Send Email"));
+        assert!(!value_is("scraper", "scrape"));
+        assert!(!value_is("\"ab\"", "a"));
     }
 
     #[test]

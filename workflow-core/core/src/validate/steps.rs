@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::graph::Graph;
-use super::{At, Ctx, NAME_RULE, suggest};
+use super::{At, Ctx, NAME_RULE, field_path, suggest};
 use crate::definition::{RawDuration, RawRetry, RawStep, is_valid_name};
 use crate::duration::{format_duration, parse_duration};
 use crate::error::ProblemCode;
@@ -49,7 +49,13 @@ pub(crate) fn check_step(
     check_agent(cx, i, &raw.agent);
     if raw.action.trim().is_empty() {
         let message = "action must not be empty";
-        cx.report_step(i, ProblemCode::EmptyAction, "action", At::Key("action"), message);
+        cx.report_step(
+            i,
+            ProblemCode::EmptyAction,
+            "action",
+            At::Key("action"),
+            message,
+        );
     }
     let deps = check_depends_on(cx, i, &raw.depends_on, index);
     let (input, refs) = check_input(cx, i, raw.input.as_ref(), index, inputs);
@@ -80,12 +86,20 @@ fn check_agent(cx: &mut Ctx<'_>, i: usize, agent: &str) {
         cx.report_step(i, code, "agent", At::Key("agent"), message);
     };
     if agent.is_empty() {
-        report(cx, ProblemCode::EmptyAgent, "agent must not be empty".to_owned());
+        report(
+            cx,
+            ProblemCode::EmptyAgent,
+            "agent must not be empty".to_owned(),
+        );
     } else if agent == RESERVED_AGENT {
         let message = format!("agent {agent:?} is reserved for the engine's result queue");
         report(cx, ProblemCode::ReservedAgent, message);
     } else if !is_valid_name(agent) {
-        report(cx, ProblemCode::InvalidAgent, format!("agent {agent:?} must be {NAME_RULE}"));
+        report(
+            cx,
+            ProblemCode::InvalidAgent,
+            format!("agent {agent:?} must be {NAME_RULE}"),
+        );
     } else if let Some(known) = &cx.opts.known_agents
         && !known.iter().any(|k| k == agent)
     {
@@ -149,7 +163,7 @@ fn check_input(
     let empty = Value::Object(Default::default());
     let input = input.unwrap_or(&empty);
     let mut strings = Vec::new();
-    collect_strings(input, &mut "input".to_owned(), &mut strings);
+    collect_strings(input, "input", &mut strings);
 
     let mut refs = Vec::new();
     let mut ok = true;
@@ -167,10 +181,13 @@ fn check_input(
             match expr {
                 Expr::Input { name, .. } if !inputs.contains_key(name) => {
                     ok = false;
+                    let declared = inputs.keys().map(String::as_str);
                     let hint = if inputs.is_empty() {
                         " (the workflow declares no inputs)".to_owned()
+                    } else if let Some(c) = suggest::closest(name, declared.clone()) {
+                        format!(" (did you mean {c:?}?)")
                     } else {
-                        suggest::did_you_mean(name, inputs.keys().map(String::as_str))
+                        format!(" (declared: {})", suggest::list(declared, 12))
                     };
                     let message = format!("{expr} refers to an undeclared input {name:?}{hint}");
                     cx.report_step(i, ProblemCode::UndeclaredInput, &field, at, message);
@@ -186,8 +203,7 @@ fn check_input(
                     None => {
                         ok = false;
                         let hint = suggest::did_you_mean(step, index.keys().copied());
-                        let message =
-                            format!("{expr} refers to an unknown step {step:?}{hint}");
+                        let message = format!("{expr} refers to an unknown step {step:?}{hint}");
                         let code = ProblemCode::UnknownStepReference;
                         cx.report_step(i, code, &field, at, message);
                     }
@@ -195,38 +211,27 @@ fn check_input(
             }
         }
     }
-    let template = if ok { Template::parse(input).ok() } else { None };
+    let template = if ok {
+        Template::parse(input).ok()
+    } else {
+        None
+    };
     (template, refs)
 }
 
 /// Every string in `value` with its path (`input.lead`, `input.list[0]`,
 /// `input["a b"]`), in document order.
-fn collect_strings<'v>(value: &'v Value, path: &mut String, out: &mut Vec<(String, &'v str)>) {
+fn collect_strings<'v>(value: &'v Value, path: &str, out: &mut Vec<(String, &'v str)>) {
     match value {
-        Value::String(s) => out.push((path.clone(), s)),
+        Value::String(s) => out.push((path.to_owned(), s)),
         Value::Array(items) => {
             for (k, item) in items.iter().enumerate() {
-                let len = path.len();
-                path.push_str(&format!("[{k}]"));
-                collect_strings(item, path, out);
-                path.truncate(len);
+                collect_strings(item, &format!("{path}[{k}]"), out);
             }
         }
         Value::Object(map) => {
             for (key, item) in map {
-                let len = path.len();
-                let plain = !key.is_empty()
-                    && key
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-                if plain {
-                    path.push('.');
-                    path.push_str(key);
-                } else {
-                    path.push_str(&format!("[{key:?}]"));
-                }
-                collect_strings(item, path, out);
-                path.truncate(len);
+                collect_strings(item, &field_path(path, key), out);
             }
         }
         _ => {}
@@ -263,20 +268,36 @@ fn check_duration(cx: &mut Ctx<'_>, i: usize, field: &str, d: &RawDuration) -> O
     match parse_duration(d.as_str()) {
         Ok(d) => Some(d),
         Err(e) => {
-            cx.report_step(i, ProblemCode::InvalidDuration, field, At::Key(key), e.to_string());
+            cx.report_step(
+                i,
+                ProblemCode::InvalidDuration,
+                field,
+                At::Key(key),
+                e.to_string(),
+            );
             None
         }
     }
 }
 
-fn check_timeout(cx: &mut Ctx<'_>, i: usize, timeout: Option<&RawDuration>) -> Option<Option<Duration>> {
+fn check_timeout(
+    cx: &mut Ctx<'_>,
+    i: usize,
+    timeout: Option<&RawDuration>,
+) -> Option<Option<Duration>> {
     let Some(raw) = timeout else {
         return Some(None);
     };
     let d = check_duration(cx, i, "timeout", raw)?;
     if d.is_zero() {
-        let message = format!("timeout {raw} must be longer than 0s");
-        cx.report_step(i, ProblemCode::ZeroTimeout, "timeout", At::Key("timeout"), message);
+        let message = format!("timeout {raw} must be longer than zero");
+        cx.report_step(
+            i,
+            ProblemCode::ZeroTimeout,
+            "timeout",
+            At::Key("timeout"),
+            message,
+        );
         return None;
     }
     Some(Some(d))
@@ -325,7 +346,11 @@ fn check_retry(cx: &mut Ctx<'_>, i: usize, retry: Option<&RawRetry>) -> Option<R
         return None;
     };
     if initial_delay > max_delay {
-        let whose = if r.max_delay.is_none() { " (the default)" } else { "" };
+        let whose = if r.max_delay.is_none() {
+            " (the default)"
+        } else {
+            ""
+        };
         let message = format!(
             "initial_delay {} is longer than max_delay {}{whose}",
             format_duration(initial_delay),

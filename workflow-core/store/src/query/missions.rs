@@ -140,7 +140,8 @@ where
 {
     for mission in rows {
         let id = mission.id;
-        let active = normalize(mission.clone()).into_active_model().reset_all();
+        let mut active = normalize(mission.clone()).into_active_model().reset_all();
+        active.not_set(Column::Id);
         let result = Entity::update_many()
             .set(active)
             .filter(Column::Id.eq(id))

@@ -7,8 +7,8 @@ pub(crate) mod outbox;
 pub(crate) mod steps;
 pub(crate) mod timers;
 
-use sea_orm::{ConnectionTrait, DbBackend, QuerySelect};
 use sea_orm::sea_query::{LockBehavior, LockType};
+use sea_orm::{ConnectionTrait, DbBackend, QuerySelect};
 
 /// `FOR UPDATE` (optionally `SKIP LOCKED`) on PostgreSQL. SQLite has a single writer
 /// and no row locks: the caller's `BEGIN IMMEDIATE` transaction already excludes

@@ -6,8 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Query;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -45,7 +44,10 @@ where
 {
     let created_at = now();
     let mut ids = Vec::with_capacity(rows.len());
-    for chunk in rows.chunks(rows_per_statement(c.get_database_backend(), INSERT_COLUMNS.len())) {
+    for chunk in rows.chunks(rows_per_statement(
+        c.get_database_backend(),
+        INSERT_COLUMNS.len(),
+    )) {
         let mut stmt = Query::insert();
         stmt.into_table(Entity).columns(INSERT_COLUMNS);
         for row in chunk {

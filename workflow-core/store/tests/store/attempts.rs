@@ -96,7 +96,16 @@ async fn finishing_an_unknown_attempt_is_not_found(store: &Store) -> anyhow::Res
         .finish_attempt("never-begun", success())
         .await
         .expect_err("no such attempt");
-    assert!(matches!(err, StoreError::NotFound { entity: "attempt", .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            StoreError::NotFound {
+                entity: "attempt",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     Ok(())
 }
 

@@ -11,7 +11,10 @@ on_both_backends!(
 );
 
 async fn a_definition_is_stored_and_read_back(store: &Store) -> anyhow::Result<()> {
-    let created = match store.put_definition(new_definition("revive", 1, "a")).await? {
+    let created = match store
+        .put_definition(new_definition("revive", 1, "a"))
+        .await?
+    {
         PutDefinition::Created(m) => m,
         other => panic!("expected Created, got {other:?}"),
     };
@@ -20,16 +23,29 @@ async fn a_definition_is_stored_and_read_back(store: &Store) -> anyhow::Result<(
 
     let by_name = store.get_definition("revive", Some(1)).await?;
     assert_eq!(by_name.as_ref(), Some(&created));
-    assert_eq!(store.get_definition_by_id(created.id).await?, Some(created.clone()));
+    assert_eq!(
+        store.get_definition_by_id(created.id).await?,
+        Some(created.clone())
+    );
     assert_eq!(store.get_definition("revive", Some(2)).await?, None);
     assert_eq!(store.get_definition("unknown", None).await?, None);
-    assert_eq!(store.get_definition_by_id(uuid::Uuid::now_v7()).await?, None);
+    assert_eq!(
+        store.get_definition_by_id(uuid::Uuid::now_v7()).await?,
+        None
+    );
     Ok(())
 }
 
 async fn latest_version_is_the_highest(store: &Store) -> anyhow::Result<()> {
-    for (name, version) in [("revive", 2), ("revive", 10), ("revive", 1), ("analytics", 3)] {
-        store.put_definition(new_definition(name, version, "a")).await?;
+    for (name, version) in [
+        ("revive", 2),
+        ("revive", 10),
+        ("revive", 1),
+        ("analytics", 3),
+    ] {
+        store
+            .put_definition(new_definition(name, version, "a"))
+            .await?;
     }
     let latest = store.get_definition("revive", None).await?.expect("latest");
     assert_eq!(latest.version, 10);
@@ -57,7 +73,9 @@ async fn same_version_and_hash_is_unchanged(store: &Store) -> anyhow::Result<()>
         .put_definition(new_definition("revive", 1, "a"))
         .await?
         .into_model();
-    let again = store.put_definition(new_definition("revive", 1, "a")).await?;
+    let again = store
+        .put_definition(new_definition("revive", 1, "a"))
+        .await?;
     assert_eq!(again, PutDefinition::Unchanged(first));
     assert_eq!(store.list_definitions().await?.len(), 1);
     Ok(())
@@ -79,7 +97,9 @@ async fn same_version_with_another_hash_is_a_conflict(store: &Store) -> anyhow::
     assert!(!err.is_retryable());
     assert_eq!(store.get_definition("revive", Some(1)).await?, Some(first));
     // a new version with the new content is fine
-    store.put_definition(new_definition("revive", 2, "b")).await?;
+    store
+        .put_definition(new_definition("revive", 2, "b"))
+        .await?;
     Ok(())
 }
 

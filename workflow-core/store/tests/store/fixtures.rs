@@ -34,7 +34,11 @@ pub async fn stored_definition(store: &Store, name: &str, version: i32) -> defin
         .into_model()
 }
 
-pub fn mission(def: &definitions::Model, status: &str, created_at: DateTime<Utc>) -> missions::Model {
+pub fn mission(
+    def: &definitions::Model,
+    status: &str,
+    created_at: DateTime<Utc>,
+) -> missions::Model {
     missions::Model {
         id: Uuid::now_v7(),
         definition_id: def.id,

@@ -38,5 +38,6 @@ mod migrations;
 mod missions;
 mod outbox;
 mod postgres_locks;
+mod sqlite_writers;
 mod steps;
 mod timers;

@@ -11,17 +11,31 @@ async fn migrations_apply_twice_cleanly(store: &Store) -> anyhow::Result<()> {
     // the fixture migrated once already
     store.migrate().await?;
     store.migrate().await?;
-    assert!(Migrator::get_pending_migrations(store.conn()).await?.is_empty());
-    assert_eq!(Migrator::get_applied_migrations(store.conn()).await?.len(), 6);
+    assert!(
+        Migrator::get_pending_migrations(store.conn())
+            .await?
+            .is_empty()
+    );
+    assert_eq!(
+        Migrator::get_applied_migrations(store.conn()).await?.len(),
+        6
+    );
     assert_eq!(store.count_outbox().await?, 0);
     Ok(())
 }
 
 async fn migrations_roll_back_and_apply_again(store: &Store) -> anyhow::Result<()> {
     Migrator::down(store.conn(), None).await?;
-    assert_eq!(Migrator::get_pending_migrations(store.conn()).await?.len(), 6);
+    assert_eq!(
+        Migrator::get_pending_migrations(store.conn()).await?.len(),
+        6
+    );
     store.migrate().await?;
-    assert!(Migrator::get_pending_migrations(store.conn()).await?.is_empty());
+    assert!(
+        Migrator::get_pending_migrations(store.conn())
+            .await?
+            .is_empty()
+    );
     assert!(store.list_definitions().await?.is_empty());
     Ok(())
 }
@@ -32,6 +46,10 @@ async fn concurrent_migrations_do_not_collide(store: &Store) -> anyhow::Result<(
     a?;
     b?;
     c?;
-    assert!(Migrator::get_pending_migrations(store.conn()).await?.is_empty());
+    assert!(
+        Migrator::get_pending_migrations(store.conn())
+            .await?
+            .is_empty()
+    );
     Ok(())
 }

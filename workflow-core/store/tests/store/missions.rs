@@ -21,7 +21,10 @@ async fn a_mission_is_inserted_and_read_back(store: &Store) -> anyhow::Result<()
     insert_mission(store.conn(), m.clone()).await?;
 
     assert_eq!(store.get_mission(m.id).await?, Some(m.clone()));
-    assert_eq!(store.find_mission_by_idempotency_key("req-1").await?, Some(m));
+    assert_eq!(
+        store.find_mission_by_idempotency_key("req-1").await?,
+        Some(m)
+    );
     assert_eq!(store.find_mission_by_idempotency_key("req-2").await?, None);
     assert_eq!(store.get_mission(Uuid::now_v7()).await?, None);
     Ok(())
@@ -58,7 +61,8 @@ async fn missions_are_listed_newest_first_with_filters(store: &Store) -> anyhow:
     for m in &rows {
         insert_mission(store.conn(), m.clone()).await?;
     }
-    let ids = |ms: Vec<rex_store::missions::Model>| ms.into_iter().map(|m| m.id).collect::<Vec<_>>();
+    let ids =
+        |ms: Vec<rex_store::missions::Model>| ms.into_iter().map(|m| m.id).collect::<Vec<_>>();
 
     let all = store.list_missions(MissionFilter::default()).await?;
     assert_eq!(ids(all), [rows[3].id, rows[2].id, rows[1].id, rows[0].id]);
@@ -99,7 +103,7 @@ async fn pages_follow_the_cursor_without_gaps_or_repeats(store: &Store) -> anyho
         insert_mission(store.conn(), m.clone()).await?;
         inserted.push(m);
     }
-    inserted.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+    inserted.sort_by_key(|m| std::cmp::Reverse((m.created_at, m.id)));
 
     let mut seen = Vec::new();
     let mut before = None;
@@ -153,7 +157,16 @@ async fn updating_an_unknown_mission_is_not_found(store: &Store) -> anyhow::Resu
     let err = rex_store::update_missions(store.conn(), &[ghost])
         .await
         .expect_err("no such mission");
-    assert!(matches!(err, StoreError::NotFound { entity: "mission", .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            StoreError::NotFound {
+                entity: "mission",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     Ok(())
 }
 
@@ -173,7 +186,10 @@ async fn locking_reads_the_missions_in_id_order(store: &Store) -> anyhow::Result
     expected.sort();
     assert_eq!(locked_ids, expected);
 
-    assert_eq!(lock_mission(&txn, ids[1]).await?.map(|m| m.id), Some(ids[1]));
+    assert_eq!(
+        lock_mission(&txn, ids[1]).await?.map(|m| m.id),
+        Some(ids[1])
+    );
     assert_eq!(lock_mission(&txn, Uuid::now_v7()).await?, None);
     txn.commit().await?;
     Ok(())

@@ -14,10 +14,18 @@ on_both_backends!(
 fn message(mission_id: Uuid, n: usize) -> NewOutbox {
     NewOutbox {
         mission_id,
-        destination: if n % 2 == 0 { "scraper" } else { "results" }.to_owned(),
+        destination: if n.is_multiple_of(2) {
+            "scraper"
+        } else {
+            "results"
+        }
+        .to_owned(),
         message_id: format!("{mission_id}:enrich:{n}"),
         headers: BTreeMap::from([
-            ("traceparent".to_owned(), format!("00-{:032x}-{:016x}-01", n + 1, n + 1)),
+            (
+                "traceparent".to_owned(),
+                format!("00-{:032x}-{:016x}-01", n + 1, n + 1),
+            ),
             ("rex-attempt".to_owned(), "1".to_owned()),
         ]),
         body: format!(r#"{{"n":{n}}}"#),
@@ -78,7 +86,11 @@ async fn large_outbox_batches_return_every_id_in_order(store: &Store) -> anyhow:
     for (row, id) in claimed.iter().zip(&ids).step_by(97) {
         assert_eq!(row.id, *id);
         let n: usize = row.message_id.rsplit(':').next().unwrap().parse()?;
-        assert_eq!(row.id - ids[0], n as i64, "ids follow the order of the rows given");
+        assert_eq!(
+            row.id - ids[0],
+            n as i64,
+            "ids follow the order of the rows given"
+        );
     }
     assert_eq!(delete_outbox(store.conn(), &ids).await?, 1200);
     Ok(())

@@ -15,7 +15,10 @@ async fn steps_are_inserted_then_overwritten_by_key(store: &Store) -> anyhow::Re
     let score = step(m.id, "score", "dispatched");
     let enrich = step(m.id, "enrich", "pending");
     upsert_steps(store.conn(), &[score.clone(), enrich.clone()]).await?;
-    assert_eq!(store.mission_steps(m.id).await?, [enrich.clone(), score.clone()]);
+    assert_eq!(
+        store.mission_steps(m.id).await?,
+        [enrich.clone(), score.clone()]
+    );
 
     let mut done = score.clone();
     done.status = "succeeded".into();
@@ -84,7 +87,10 @@ async fn steps_of_several_missions_load_in_one_call(store: &Store) -> anyhow::Re
     )
     .await?;
     let loaded = load_steps(store.conn(), &[b.id, a.id]).await?;
-    let keys: Vec<_> = loaded.iter().map(|s| (s.mission_id, s.step_id.as_str())).collect();
+    let keys: Vec<_> = loaded
+        .iter()
+        .map(|s| (s.mission_id, s.step_id.as_str()))
+        .collect();
     let mut expected = vec![(a.id, "score"), (b.id, "enrich"), (b.id, "score")];
     expected.sort();
     assert_eq!(keys, expected);

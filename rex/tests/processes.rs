@@ -1,0 +1,219 @@
+//! The real `rex` binary as separate processes on PostgreSQL + RabbitMQ: a worker killed
+//! mid-step, a worker stopped with SIGTERM mid-step.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rex_broker::{AmqpBroker, BrokerConfig};
+use rex_core::protocol::SystemClock;
+use rex_core::validate::ValidateOptions;
+use rex_engine::{Catalog, Engine, Orchestrator, OrchestratorConfig, StartMission};
+use rex_store::entity::attempts;
+use rex_store::testing::{TestDb, fresh_postgres};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+const DEFINITION: &str = r#"
+name: long
+version: 1
+steps:
+  - {id: long, agent: sleep, action: sleep, input: {ms: 2500}}
+  - {id: after, agent: noop, action: noop, depends_on: [long]}
+"#;
+
+fn amqp_url() -> String {
+    std::env::var("REX_TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
+}
+
+struct Setup {
+    db: TestDb,
+    prefix: String,
+    engine: Engine,
+    shutdown: CancellationToken,
+}
+
+async fn setup() -> Setup {
+    let db = fresh_postgres().await;
+    let prefix = format!("test-{}", Uuid::new_v4().simple());
+    let broker = Arc::new(
+        AmqpBroker::connect(BrokerConfig {
+            url: amqp_url(),
+            prefix: prefix.clone(),
+            delivery_limit: 5,
+        })
+        .await
+        .expect("RabbitMQ not reachable — start it with `rabbitmq-server -detached`"),
+    );
+    let store = db.store().clone();
+    let engine = Engine::new(
+        store.clone(),
+        broker,
+        Catalog::new(store, ValidateOptions::default()),
+        Arc::new(SystemClock),
+    );
+    engine
+        .broker()
+        .declare(&["sleep".into(), "noop".into()])
+        .await
+        .unwrap();
+    engine
+        .catalog()
+        .push(DEFINITION.as_bytes(), None)
+        .await
+        .unwrap();
+    let shutdown = CancellationToken::new();
+    let orchestrator = Orchestrator::new(
+        engine.clone(),
+        OrchestratorConfig {
+            timer_poll: Duration::from_millis(50),
+            ..OrchestratorConfig::default()
+        },
+    );
+    tokio::spawn(orchestrator.run(shutdown.clone()));
+    Setup {
+        db,
+        prefix,
+        engine,
+        shutdown,
+    }
+}
+
+impl Setup {
+    fn worker(&self) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_rex"))
+            .args([
+                "worker",
+                "--agent",
+                "sleep",
+                "--agent",
+                "noop",
+                "--shutdown-grace-secs",
+                "10",
+            ])
+            .env("REX_DATABASE_URL", self.db.url())
+            .env("REX_AMQP_URL", amqp_url())
+            .env("REX_QUEUE_PREFIX", &self.prefix)
+            .env("REX_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("starting `rex worker`")
+    }
+
+    async fn start(&self) -> Uuid {
+        self.engine
+            .start_mission(StartMission {
+                definition: "long".into(),
+                input: json!({}),
+                ..StartMission::default()
+            })
+            .await
+            .unwrap()
+            .id
+    }
+
+    async fn attempts(&self, id: Uuid) -> Vec<attempts::Model> {
+        attempts::Entity::find()
+            .filter(attempts::Column::MissionId.eq(id))
+            .all(self.db.conn())
+            .await
+            .unwrap()
+    }
+
+    /// Waits until the `long` step's attempt has begun in a worker.
+    async fn wait_running(&self, id: Uuid) {
+        for _ in 0..400 {
+            if self.attempts(id).await.iter().any(|a| a.step_id == "long") {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the worker never began the step");
+    }
+
+    async fn wait_status(&self, id: Uuid, timeout: Duration) -> String {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let m = self.db.get_mission(id).await.unwrap().unwrap();
+            if matches!(m.status.as_str(), "succeeded" | "failed" | "cancelled")
+                || tokio::time::Instant::now() > deadline
+            {
+                return m.status;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn finish(self) {
+        self.shutdown.cancel();
+        self.db.cleanup().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_killed_mid_step_is_redelivered_and_runs_to_completion_once() {
+    let s = setup().await;
+    let mut first = s.worker();
+    let id = s.start().await;
+    s.wait_running(id).await;
+    first.kill().expect("SIGKILL the worker"); // SIGKILL on Unix
+    first.wait().unwrap();
+
+    let mut second = s.worker();
+    let status = s.wait_status(id, Duration::from_secs(30)).await;
+    second.kill().unwrap();
+    second.wait().unwrap();
+    assert_eq!(status, "succeeded");
+    let long: Vec<_> = s
+        .attempts(id)
+        .await
+        .into_iter()
+        .filter(|a| a.step_id == "long")
+        .collect();
+    assert_eq!(
+        long.len(),
+        1,
+        "one attempt: the task was redelivered, not retried"
+    );
+    assert_eq!(long[0].executions, 1, "the step completed exactly once");
+    assert_eq!(long[0].status, "succeeded");
+    s.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_stopped_with_sigterm_finishes_its_step_and_exits_zero() {
+    let s = setup().await;
+    let mut worker = s.worker();
+    let id = s.start().await;
+    s.wait_running(id).await;
+    let pid = worker.id().to_string();
+    let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(sent.success());
+    let exit = tokio::task::spawn_blocking(move || worker.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exit.success(), "worker exited with {exit}");
+    // The in-flight step finished before exit: its checkpoint is complete.
+    let long: Vec<_> = s
+        .attempts(id)
+        .await
+        .into_iter()
+        .filter(|a| a.step_id == "long")
+        .collect();
+    assert_eq!(long.len(), 1);
+    assert_eq!(
+        (long[0].status.as_str(), long[0].executions),
+        ("succeeded", 1)
+    );
+    // A new worker runs the rest.
+    let mut next = s.worker();
+    let status = s.wait_status(id, Duration::from_secs(30)).await;
+    next.kill().unwrap();
+    next.wait().unwrap();
+    assert_eq!(status, "succeeded");
+    s.finish().await;
+}

@@ -2,8 +2,8 @@
 //!
 //! Every struct denies unknown fields, so a typo (`depend_on`) is an error rather than a
 //! silently ignored key. Durations stay strings here and templates stay JSON: parsing them
-//! is [`crate::validate`]'s job, which reports every problem at once with its field path.
-//! [`crate::validate`] turns a [`RawDefinition`] into a [`crate::Workflow`].
+//! is the job of [validation](mod@crate::validate), which reports every problem at once
+//! with its field path and turns a [`RawDefinition`] into a [`crate::Workflow`].
 //!
 //! The store keeps [`canonical_json`] of the raw definition and its [`content_hash`], and
 //! validates the body again when it loads it, so a definition saved by an older Rex that a

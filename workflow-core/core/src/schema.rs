@@ -3,7 +3,8 @@
 //! Generated from [`RawDefinition`]'s types and doc comments, so it cannot drift from the
 //! parser. A copy is committed at `definitions/workflow.schema.json`; a test fails when it
 //! is stale (`REX_BLESS=1 cargo test -p rex-core --test schema` rewrites it). The schema
-//! checks shape and patterns only: cycles, references and agents need [`crate::validate`].
+//! checks shape and patterns only: cycles, references and agents need
+//! [validation](mod@crate::validate).
 
 use serde_json::Value;
 

@@ -31,6 +31,8 @@ use graph::Graph;
 use read::Format;
 use source::SourceMap;
 
+pub use steps::{MAX_ATTEMPTS, RESERVED_AGENT};
+
 /// What a name must look like, in words, for messages.
 pub(crate) const NAME_RULE: &str =
     "a lowercase letter followed by up to 63 lowercase letters, digits, \"_\" or \"-\"";

@@ -1,6 +1,6 @@
 //! The compiled form of a definition: what validation produces and the state machine runs.
 //!
-//! A [`Workflow`] is only ever built by [`crate::validate`], so every invariant the state
+//! A [`Workflow`] is only ever built by [`crate::validate()`], so every invariant the state
 //! machine relies on holds here: step ids are unique, `depends_on` holds indices of real
 //! steps, the graph is acyclic, and every `${steps.x.output…}` reference names an ancestor.
 

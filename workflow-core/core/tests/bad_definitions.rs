@@ -314,7 +314,7 @@ fn deeply_nested_json_is_a_clean_error() {
         "nested too deep (at most 128 levels)",
         None,
         None,
-        Some(1),
+        Some(2),
     );
 }
 

@@ -105,10 +105,10 @@ impl<'a> World<'a> {
     fn apply(&mut self, event: Event) -> Result<(), TestCaseError> {
         let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
         let out = apply(&mut self.state, self.wf, event.clone(), now);
-        if out.ignored.is_none() {
-            if let Event::StepSucceeded { step, .. } = &event {
-                *self.succeeded.entry(step.clone()).or_default() += 1;
-            }
+        if out.ignored.is_none()
+            && let Event::StepSucceeded { step, .. } = &event
+        {
+            *self.succeeded.entry(step.clone()).or_default() += 1;
         }
         for command in out.commands {
             match command {

@@ -1,14 +1,408 @@
-//! `rex bench`: see the README's performance section.
+//! `rex bench`: runs N missions of a K-step chain and of a fan-out/fan-in DAG with
+//! no-op agents on the configured backends, a fixed number of missions in flight
+//! (closed loop), and prints throughput, latencies and memory.
+//!
+//! Every step is persistent, confirmed and committed exactly as in production: the
+//! orchestrators and workers are the real components, each with its own database pool
+//! and broker connection, run in this process so one command measures them.
 
+use std::collections::{HashMap, HashSet};
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use clap::Args;
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use rex_engine::{Engine, LatencyProbe, Orchestrator, OrchestratorConfig, StartMission};
+use rex_workers::{Registry, Worker, WorkerConfig};
+use serde_json::json;
+use tokio::sync::{Semaphore, broadcast, oneshot};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 use crate::cli::Global;
+use crate::setup;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shape {
+    /// K no-op steps one after the other.
+    Chain,
+    /// One root, `--width` parallel steps, one join.
+    Fanout,
+    /// Both, one after the other.
+    Both,
+}
 
 #[derive(Debug, Clone, Args)]
-pub struct BenchArgs {}
+pub struct BenchArgs {
+    /// Missions per shape.
+    #[arg(long, default_value_t = 2000)]
+    pub missions: usize,
+    /// Steps of the chain.
+    #[arg(long, default_value_t = 3)]
+    pub steps: usize,
+    /// Parallel steps of the fan-out.
+    #[arg(long, default_value_t = 8)]
+    pub width: usize,
+    #[arg(long, value_enum, default_value_t = Shape::Both)]
+    pub shape: Shape,
+    /// Missions in flight at once.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Orchestrators (each with its own pool and broker connection).
+    #[arg(long, default_value_t = 1)]
+    pub orchestrators: usize,
+    /// Worker instances (each with its own pool and broker connection).
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// Concurrency of each worker instance.
+    #[arg(long, default_value_t = 64)]
+    pub worker_concurrency: usize,
+    /// Print the process's resident memory each time this many more missions finished
+    /// (0: only at the end).
+    #[arg(long, default_value_t = 0)]
+    pub rss_every: usize,
+}
 
-pub async fn run(_g: &Global, _args: BenchArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("rex bench is not built yet")
+pub async fn run(g: &Global, args: BenchArgs) -> anyhow::Result<ExitCode> {
+    let tmp = tempfile::tempdir()?;
+    let url = match &g.database_url {
+        Some(url) => url.clone(),
+        None => format!(
+            "sqlite://{}?mode=rwc",
+            tmp.path().join("bench.db").display()
+        ),
+    };
+    // A fresh namespace of queues for this run.
+    let g = Global {
+        queue_prefix: format!(
+            "{}-bench-{}",
+            g.queue_prefix,
+            &Uuid::new_v4().simple().to_string()[..8]
+        ),
+        ..g.clone()
+    };
+    let store = setup::store(&g, Some(&url)).await?;
+    let backend = format!(
+        "{} + {}",
+        if url.starts_with("postgres") {
+            "postgresql"
+        } else {
+            "sqlite"
+        },
+        if g.amqp_url.is_some() {
+            "rabbitmq"
+        } else {
+            "in-process broker"
+        }
+    );
+    let memory = setup::embedded_broker(&g).await?;
+    let broker = || async {
+        if g.amqp_url.is_some() {
+            setup::amqp(&g).await
+        } else {
+            Ok(memory.clone())
+        }
+    };
+    let registry = Registry::builtin();
+    let control = broker().await?;
+    control.declare(&registry.names()).await?;
+    let starter = setup::engine(setup::store(&g, Some(&url)).await?, control);
+
+    let shutdown = CancellationToken::new();
+    let probe = LatencyProbe::default();
+    let completions = Completions::default();
+    let mut tasks = Vec::new();
+    for _ in 0..args.orchestrators {
+        let engine = setup::engine(setup::store(&g, Some(&url)).await?, broker().await?);
+        completions.follow(&engine);
+        let o = Orchestrator::new(engine, OrchestratorConfig::default()).with_probe(probe.clone());
+        tasks.push(tokio::spawn(o.run(shutdown.clone())));
+    }
+    let mut worker_tasks = Vec::new();
+    for _ in 0..args.workers {
+        let w = Worker::new(
+            setup::store(&g, Some(&url)).await?,
+            broker().await?,
+            WorkerConfig {
+                concurrency: args.worker_concurrency,
+                prefetch: u16::try_from(args.worker_concurrency * 2).unwrap_or(u16::MAX),
+                ..WorkerConfig::default()
+            },
+        );
+        let agents = registry.select(&["noop".to_owned()])?;
+        let s = shutdown.clone();
+        worker_tasks.push(tokio::spawn(async move { w.run(agents, s).await }));
+    }
+
+    println!(
+        "rex bench on {backend}: {} orchestrator(s), {} worker(s) × {}, {} missions in flight",
+        args.orchestrators, args.workers, args.worker_concurrency, args.concurrency
+    );
+    let shapes: &[Shape] = match args.shape {
+        Shape::Both => &[Shape::Chain, Shape::Fanout],
+        Shape::Chain => &[Shape::Chain],
+        Shape::Fanout => &[Shape::Fanout],
+    };
+    for &shape in shapes {
+        let (name, yaml, steps) = definition(shape, &args);
+        starter.catalog().push(yaml.as_bytes(), None).await?;
+        // Warm-up: connections, caches, the broker's queues.
+        drive(
+            &starter,
+            &completions,
+            &name,
+            20.min(args.missions),
+            args.concurrency,
+            0,
+        )
+        .await?;
+        probe.drain();
+        let began = Instant::now();
+        let ids = drive(
+            &starter,
+            &completions,
+            &name,
+            args.missions,
+            args.concurrency,
+            args.rss_every,
+        )
+        .await?;
+        let wall = began.elapsed();
+        let mut mission_ms = Vec::with_capacity(ids.len());
+        let mut failed = 0;
+        for id in &ids {
+            let m = store.get_mission(*id).await?.context("mission vanished")?;
+            if m.status != "succeeded" {
+                failed += 1;
+            }
+            if let Some(f) = m.finished_at {
+                mission_ms.push((f - m.created_at).num_microseconds().unwrap_or(0) as f64 / 1000.0);
+            }
+        }
+        let mut dispatch_ms: Vec<f64> = probe
+            .drain()
+            .iter()
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .collect();
+        let total_steps = (ids.len() * steps) as f64;
+        println!();
+        println!(
+            "{name}: {} missions × {steps} steps ({failed} not succeeded)",
+            ids.len()
+        );
+        println!("  wall time          {:.2} s", wall.as_secs_f64());
+        println!(
+            "  steps/s            {:.0}",
+            total_steps / wall.as_secs_f64()
+        );
+        println!(
+            "  missions/s         {:.1}",
+            ids.len() as f64 / wall.as_secs_f64()
+        );
+        println!(
+            "  dispatch latency   p50 {:.2} ms  p95 {:.2} ms  p99 {:.2} ms  (result consumed → next tasks confirmed)",
+            pct(&mut dispatch_ms, 50.0),
+            pct(&mut dispatch_ms, 95.0),
+            pct(&mut dispatch_ms, 99.0)
+        );
+        println!(
+            "  mission latency    p50 {:.2} ms  p99 {:.2} ms  (created → finished)",
+            pct(&mut mission_ms, 50.0),
+            pct(&mut mission_ms, 99.0)
+        );
+        println!(
+            "  rss now / peak     {} / {} MiB",
+            rss_mib("VmRSS:").map_or("?".into(), |v| v.to_string()),
+            rss_mib("VmHWM:").map_or("?".into(), |v| v.to_string())
+        );
+        if failed > 0 {
+            anyhow::bail!("{failed} missions did not succeed");
+        }
+    }
+    shutdown.cancel();
+    for t in tasks {
+        t.await??;
+    }
+    for t in worker_tasks {
+        t.await??;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn definition(shape: Shape, args: &BenchArgs) -> (String, String, usize) {
+    let mut yaml = String::new();
+    let (name, steps) = match shape {
+        Shape::Chain | Shape::Both => {
+            let name = format!("bench-chain-{}", args.steps);
+            yaml.push_str(&format!("name: {name}\nversion: 1\nsteps:\n"));
+            for i in 0..args.steps {
+                let deps = if i == 0 {
+                    String::new()
+                } else {
+                    format!(", depends_on: [s{}]", i - 1)
+                };
+                yaml.push_str(&format!(
+                    "  - {{id: s{i}, agent: noop, action: noop{deps}}}\n"
+                ));
+            }
+            (name, args.steps)
+        }
+        Shape::Fanout => {
+            let name = format!("bench-fanout-{}", args.width);
+            yaml.push_str(&format!("name: {name}\nversion: 1\nsteps:\n"));
+            yaml.push_str("  - {id: root, agent: noop, action: noop}\n");
+            let mut branches = Vec::new();
+            for i in 0..args.width {
+                yaml.push_str(&format!(
+                    "  - {{id: b{i}, agent: noop, action: noop, depends_on: [root]}}\n"
+                ));
+                branches.push(format!("b{i}"));
+            }
+            yaml.push_str(&format!(
+                "  - {{id: join, agent: noop, action: noop, depends_on: [{}]}}\n",
+                branches.join(", ")
+            ));
+            (name, args.width + 2)
+        }
+    };
+    (name, yaml, steps)
+}
+
+/// Starts `n` missions keeping `concurrency` in flight; returns their ids.
+async fn drive(
+    engine: &Engine,
+    completions: &Completions,
+    definition: &str,
+    n: usize,
+    concurrency: usize,
+    rss_every: usize,
+) -> anyhow::Result<Vec<Uuid>> {
+    let slots = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut handles = Vec::with_capacity(n);
+    let finished = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    for _ in 0..n {
+        let permit = slots.clone().acquire_owned().await?;
+        let engine = engine.clone();
+        let completions = completions.clone();
+        let definition = definition.to_owned();
+        let finished = finished.clone();
+        handles.push(tokio::spawn(async move {
+            let started = engine
+                .start_mission(StartMission {
+                    definition,
+                    input: json!({}),
+                    ..StartMission::default()
+                })
+                .await?;
+            completions.wait(engine.store(), started.id).await?;
+            drop(permit);
+            let done = finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if rss_every > 0 && done.is_multiple_of(rss_every) {
+                println!(
+                    "  {done} missions finished: rss {} MiB",
+                    rss_mib("VmRSS:").map_or("?".into(), |v| v.to_string())
+                );
+            }
+            anyhow::Ok(started.id)
+        }));
+    }
+    let mut ids = Vec::with_capacity(n);
+    for h in handles {
+        ids.push(h.await??);
+    }
+    Ok(ids)
+}
+
+/// Wakes the waiter of a mission when an orchestrator commits its end.
+#[derive(Clone, Default)]
+struct Completions {
+    inner: Arc<Mutex<CompletionState>>,
+}
+
+#[derive(Default)]
+struct CompletionState {
+    waiting: HashMap<Uuid, oneshot::Sender<()>>,
+    /// Finished before anyone waited for them.
+    early: HashSet<Uuid>,
+}
+
+impl Completions {
+    fn follow(&self, engine: &Engine) {
+        let mut updates = engine.subscribe();
+        let this = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match updates.recv().await {
+                    Ok(u)
+                        if u.step_id.is_none()
+                            && matches!(
+                                u.status.as_str(),
+                                "succeeded" | "failed" | "cancelled"
+                            ) =>
+                    {
+                        let mut s = this.inner.lock().unwrap_or_else(|e| e.into_inner());
+                        match s.waiting.remove(&u.mission_id) {
+                            Some(tx) => {
+                                let _ = tx.send(());
+                            }
+                            None => {
+                                s.early.insert(u.mission_id);
+                            }
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => {} // waiters poll as well
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+    }
+
+    async fn wait(&self, store: &rex_store::Store, id: Uuid) -> anyhow::Result<()> {
+        let rx = {
+            let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            if s.early.remove(&id) {
+                return Ok(());
+            }
+            let (tx, rx) = oneshot::channel();
+            s.waiting.insert(id, tx);
+            rx
+        };
+        let mut rx = rx;
+        loop {
+            match tokio::time::timeout(Duration::from_secs(2), &mut rx).await {
+                Ok(_) => return Ok(()),
+                Err(_) => {
+                    // A missed notification (lagging receiver): ask the database.
+                    let m = store.get_mission(id).await?.context("mission vanished")?;
+                    if matches!(m.status.as_str(), "succeeded" | "failed" | "cancelled") {
+                        self.inner
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .waiting
+                            .remove(&id);
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn pct(values: &mut [f64], p: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_by(|a, b| a.total_cmp(b));
+    let rank = ((p / 100.0) * (values.len() - 1) as f64).round() as usize;
+    values[rank.min(values.len() - 1)]
+}
+
+/// A line of /proc/self/status in MiB (Linux only).
+fn rss_mib(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024)
 }

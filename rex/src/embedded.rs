@@ -168,7 +168,8 @@ pub async fn run_file(g: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
         println!("{:#}", render::mission_json(&mission, &steps));
     } else {
         let order: Vec<String> = workflow.steps.iter().map(|s| s.id.clone()).collect();
-        print!("{}", render::timeline(&mission, &steps, &order));
+        let attempts = store.mission_attempts(started.id).await?;
+        print!("{}", render::timeline(&mission, &steps, &attempts, &order));
         if let Some(output) = &mission.output {
             println!("output:\n{output:#}");
         }

@@ -42,8 +42,13 @@ pub async fn run(g: &Global, cmd: MissionsCommand) -> anyhow::Result<ExitCode> {
             if json {
                 println!("{:#}", render::mission_json(&mission, &steps));
             } else {
-                let order: Vec<String> = steps.iter().map(|s| s.step_id.clone()).collect();
-                print!("{}", render::timeline(&mission, &steps, &order));
+                let catalog = rex_engine::Catalog::new(store.clone(), setup::validate_options());
+                let order: Vec<String> = match catalog.workflow(mission.definition_id).await {
+                    Ok(wf) => wf.steps.iter().map(|s| s.id.clone()).collect(),
+                    Err(_) => steps.iter().map(|s| s.step_id.clone()).collect(),
+                };
+                let attempts = store.mission_attempts(id).await?;
+                print!("{}", render::timeline(&mission, &steps, &attempts, &order));
                 if let Some(output) = &mission.output {
                     println!("output: {output:#}");
                 }

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use chrono::{DateTime, Utc};
-use rex_store::entity::{missions, steps};
+use rex_store::entity::{attempts, missions, steps};
 use serde_json::{Value, json};
 
 fn millis(from: DateTime<Utc>, to: DateTime<Utc>) -> String {
@@ -16,7 +16,13 @@ fn millis(from: DateTime<Utc>, to: DateTime<Utc>) -> String {
 }
 
 /// The mission's header line and one line per step, in the definition's order.
-pub fn timeline(mission: &missions::Model, steps: &[steps::Model], order: &[String]) -> String {
+/// Steps retried show one sub-line per attempt, with the worker-side times and errors.
+pub fn timeline(
+    mission: &missions::Model,
+    steps: &[steps::Model],
+    attempts: &[attempts::Model],
+    order: &[String],
+) -> String {
     let mut out = String::new();
     let took = mission
         .finished_at
@@ -64,6 +70,26 @@ pub fn timeline(mission: &missions::Model, steps: &[steps::Model], order: &[Stri
             duration,
             s.error.as_deref().unwrap_or("")
         );
+        let tries: Vec<&attempts::Model> =
+            attempts.iter().filter(|a| a.step_id == s.step_id).collect();
+        if tries.len() > 1 {
+            for a in tries {
+                let duration = a
+                    .finished_at
+                    .map(|f| millis(a.started_at, f))
+                    .unwrap_or_else(|| "-".into());
+                let _ = writeln!(
+                    out,
+                    "  {:width$}  {:13}  {:>7}  {:>10}  {:>10}  {}",
+                    "",
+                    format!("└ {}", a.status),
+                    a.attempt,
+                    format!("+{}", millis(mission.created_at, a.started_at)),
+                    duration,
+                    a.error.as_deref().unwrap_or("")
+                );
+            }
+        }
     }
     if let Some(error) = &mission.error {
         let _ = writeln!(out, "error: {error}");

@@ -33,21 +33,26 @@ struct Setup {
     db: TestDb,
     prefix: String,
     engine: Engine,
+    amqp: AmqpBroker,
     shutdown: CancellationToken,
 }
 
 async fn setup() -> Setup {
+    setup_with(true).await
+}
+
+/// `with_orchestrator`: run an orchestrator inside the test process.
+async fn setup_with(with_orchestrator: bool) -> Setup {
     let db = fresh_postgres().await;
     let prefix = format!("test-{}", Uuid::new_v4().simple());
-    let broker = Arc::new(
-        AmqpBroker::connect(BrokerConfig {
-            url: amqp_url(),
-            prefix: prefix.clone(),
-            delivery_limit: 5,
-        })
-        .await
-        .expect("RabbitMQ not reachable — start it with `rabbitmq-server -detached`"),
-    );
+    let amqp = AmqpBroker::connect(BrokerConfig {
+        url: amqp_url(),
+        prefix: prefix.clone(),
+        delivery_limit: 5,
+    })
+    .await
+    .expect("RabbitMQ not reachable — start it with `rabbitmq-server -detached`");
+    let broker = Arc::new(amqp.clone());
     let store = db.store().clone();
     let engine = Engine::new(
         store.clone(),
@@ -66,41 +71,56 @@ async fn setup() -> Setup {
         .await
         .unwrap();
     let shutdown = CancellationToken::new();
-    let orchestrator = Orchestrator::new(
-        engine.clone(),
-        OrchestratorConfig {
-            timer_poll: Duration::from_millis(50),
-            ..OrchestratorConfig::default()
-        },
-    );
-    tokio::spawn(orchestrator.run(shutdown.clone()));
+    if with_orchestrator {
+        let orchestrator = Orchestrator::new(
+            engine.clone(),
+            OrchestratorConfig {
+                timer_poll: Duration::from_millis(50),
+                ..OrchestratorConfig::default()
+            },
+        );
+        tokio::spawn(orchestrator.run(shutdown.clone()));
+    }
     Setup {
         db,
         prefix,
         engine,
+        amqp,
         shutdown,
     }
 }
 
 impl Setup {
     fn worker(&self) -> Child {
-        Command::new(env!("CARGO_BIN_EXE_rex"))
-            .args([
-                "worker",
-                "--agent",
-                "sleep",
-                "--agent",
-                "noop",
-                "--shutdown-grace-secs",
-                "10",
-            ])
+        self.rex(&[
+            "worker",
+            "--agent",
+            "sleep",
+            "--agent",
+            "noop",
+            "--shutdown-grace-secs",
+            "10",
+        ])
+        .spawn()
+        .expect("starting `rex worker`")
+    }
+
+    fn orchestrator(&self, fault_points: &str) -> Child {
+        self.rex(&["orchestrator", "--relay-grace-ms", "300"])
+            .env("REX_FAULT_POINTS", fault_points)
+            .spawn()
+            .expect("starting `rex orchestrator`")
+    }
+
+    fn rex(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rex"));
+        cmd.args(args)
             .env("REX_DATABASE_URL", self.db.url())
             .env("REX_AMQP_URL", amqp_url())
             .env("REX_QUEUE_PREFIX", &self.prefix)
             .env("REX_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("starting `rex worker`")
+            .stdout(Stdio::null());
+        cmd
     }
 
     async fn start(&self) -> Uuid {
@@ -150,6 +170,10 @@ impl Setup {
     async fn finish(self) {
         self.shutdown.cancel();
         self.db.cleanup().await;
+        let _ = self
+            .amqp
+            .delete_topology(&["sleep".into(), "noop".into()])
+            .await;
     }
 }
 
@@ -215,5 +239,49 @@ async fn worker_stopped_with_sigterm_finishes_its_step_and_exits_zero() {
     next.kill().unwrap();
     next.wait().unwrap();
     assert_eq!(status, "succeeded");
+    s.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orchestrator_killed_between_commit_and_publish_is_healed_by_the_relay() {
+    let s = setup_with(false).await;
+    let mut worker = s.worker();
+    // This orchestrator aborts right after its first commit that has tasks to publish:
+    // the result of `long` is applied and `after`'s task sits unpublished in the outbox.
+    let mut doomed = s.orchestrator("orchestrator.after_commit");
+    let id = s.start().await;
+    let exit = tokio::task::spawn_blocking(move || doomed.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !exit.success(),
+        "the orchestrator was meant to crash, exited {exit}"
+    );
+    let steps = s.db.mission_steps(id).await.unwrap();
+    let after = steps.iter().find(|st| st.step_id == "after").unwrap();
+    assert_eq!(
+        (after.status.as_str(), after.attempt),
+        ("running", 1),
+        "committed, not published"
+    );
+    assert_eq!(s.db.count_outbox().await.unwrap(), 1);
+
+    // A healthy orchestrator's relay publishes the row; the mission completes.
+    let mut healthy = s.orchestrator("");
+    let status = s.wait_status(id, Duration::from_secs(30)).await;
+    for child in [&mut healthy, &mut worker] {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    assert_eq!(status, "succeeded");
+    assert_eq!(s.db.count_outbox().await.unwrap(), 0);
+    for a in s.attempts(id).await {
+        assert_eq!(
+            a.executions, 1,
+            "{} ran {} times",
+            a.idempotency_key, a.executions
+        );
+    }
     s.finish().await;
 }

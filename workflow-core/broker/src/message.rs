@@ -104,7 +104,7 @@ pub struct Delivery {
 
 #[derive(Debug)]
 pub(crate) enum Acker {
-    Amqp(lapin::Acker),
+    Amqp(crate::amqp::AmqpTicket),
     Memory(crate::memory::Ticket),
 }
 
@@ -112,8 +112,9 @@ impl Delivery {
     /// The message is done with: the broker forgets it.
     pub async fn ack(self) -> Result<(), BrokerError> {
         match self.acker {
-            Acker::Amqp(acker) => {
-                crate::amqp::settle(&acker, &self.message.id, crate::amqp::Settle::Ack).await
+            Acker::Amqp(ticket) => {
+                let how = crate::amqp::Settle::Ack;
+                ticket.settle(&self.message.id, how).await
             }
             Acker::Memory(ticket) => ticket.settle(&self.message.id, None),
         }
@@ -123,9 +124,9 @@ impl Delivery {
     /// towards the delivery limit). `requeue = false`: dead-letter it now.
     pub async fn nack(self, requeue: bool) -> Result<(), BrokerError> {
         match self.acker {
-            Acker::Amqp(acker) => {
+            Acker::Amqp(ticket) => {
                 let how = crate::amqp::Settle::Nack { requeue };
-                crate::amqp::settle(&acker, &self.message.id, how).await
+                ticket.settle(&self.message.id, how).await
             }
             Acker::Memory(ticket) => ticket.settle(&self.message.id, Some(requeue)),
         }

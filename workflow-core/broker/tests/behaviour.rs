@@ -46,6 +46,7 @@ on_both_backends!(
     a_message_past_the_delivery_limit_is_dead_lettered,
     a_message_nacked_without_requeue_is_dead_lettered,
     publishing_to_an_undeclared_agent_is_an_error,
+    publishing_before_any_declaration_is_an_error,
     queue_stats_report_ready_messages_and_consumers,
     consumers_of_one_queue_share_it,
     results_flow_through_their_own_queue,
@@ -273,6 +274,21 @@ async fn publishing_to_an_undeclared_agent_is_an_error(b: Arc<dyn Broker>) {
     assert!(err.to_string().contains(UNDECLARED), "{err}");
     // The broker handle stays usable.
     b.publish(vec![(agent("alpha"), task("fine"))])
+        .await
+        .unwrap();
+}
+
+async fn publishing_before_any_declaration_is_an_error(b: Arc<dyn Broker>) {
+    // No exchange yet on RabbitMQ (the broker refuses), no queue in memory
+    // (unroutable): either way an error that retrying will not cure.
+    let err = b
+        .publish(vec![(agent("alpha"), task("early"))])
+        .await
+        .unwrap_err();
+    assert!(!err.is_retryable(), "{err:?}");
+    // Declaring fixes it.
+    b.declare(&agents()).await.unwrap();
+    b.publish(vec![(agent("alpha"), task("early"))])
         .await
         .unwrap();
 }

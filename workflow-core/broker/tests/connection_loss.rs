@@ -5,6 +5,14 @@
 
 mod support;
 
+/// The crate's reconnect logs, shown when a test fails.
+fn log_to_test_output() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("rex_broker=debug,lapin=warn")
+        .with_test_writer()
+        .try_init();
+}
+
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,6 +25,7 @@ use support::{
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumer_and_publisher_carry_on_after_the_server_closes_the_connection() {
+    log_to_test_output();
     let (broker, prefix) = support::rabbitmq().await;
     let case = survive_forced_close(broker.clone(), prefix.clone());
     guarded(case, async move {
@@ -78,6 +87,7 @@ async fn survive_forced_close(broker: AmqpBroker, prefix: String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_confirmed_is_lost_when_the_network_drops_under_load() {
+    log_to_test_output();
     let proxy = Proxy::start().await;
     let (broker, prefix) = support::rabbitmq_at(proxy.url.clone()).await;
     let case = publish_and_consume_through_a_cut(broker.clone(), proxy);

@@ -303,6 +303,9 @@ impl Engine {
 
     /// After a commit: tell subscribers, publish the outbox, drop what was published.
     pub(crate) async fn finish_commit(&self, committed: Committed) {
+        if !committed.outgoing.is_empty() {
+            crate::fault::point(crate::fault::AFTER_COMMIT);
+        }
         self.send_updates(committed.updates);
         self.publish_outgoing(committed.outgoing).await;
     }

@@ -15,6 +15,7 @@ pub mod catalog;
 mod commit;
 mod convert;
 mod error;
+pub mod fault;
 pub mod orchestrator;
 mod publish;
 pub mod relay;

@@ -37,7 +37,12 @@ async fn every_bad_definition_is_refused_and_nothing_is_stored(backend: Backend)
     let catalog = Catalog::new(
         h.db.store().clone(),
         ValidateOptions {
-            known_agents: Some(vec!["noop".into(), "echo".into(), "sleep".into(), "fail".into()]),
+            known_agents: Some(vec![
+                "noop".into(),
+                "echo".into(),
+                "sleep".into(),
+                "fail".into(),
+            ]),
             ..ValidateOptions::default()
         },
     );

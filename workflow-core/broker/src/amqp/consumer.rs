@@ -16,8 +16,8 @@ use tracing::{info, warn};
 
 use super::convert::incoming;
 use super::declare::declare;
-use super::lapin_error;
 use super::link::{Link, close_quietly};
+use super::rpc;
 use crate::Consumer;
 use crate::backoff::Backoff;
 use crate::error::BrokerError;
@@ -27,6 +27,17 @@ use crate::message::{Acker, Delivery, Destination};
 struct Session {
     channel: Channel,
     stream: lapin::Consumer,
+    /// Cancelled when the session ends, so that pending acks of its
+    /// deliveries stop waiting.
+    ended: CancellationToken,
+}
+
+/// How an AMQP delivery settles itself: its channel's acker, plus the
+/// session's end signal.
+#[derive(Debug)]
+pub(crate) struct AmqpTicket {
+    pub(super) acker: lapin::Acker,
+    pub(super) session_ended: CancellationToken,
 }
 
 impl Session {
@@ -57,11 +68,15 @@ impl Session {
                 )
                 .await
         };
-        match consuming.await {
-            Ok(stream) => Ok(Self { channel, stream }),
+        match rpc("consume", consuming).await {
+            Ok(stream) => Ok(Self {
+                channel,
+                stream,
+                ended: CancellationToken::new(),
+            }),
             Err(err) => {
                 close_quietly(&channel).await;
-                Err(lapin_error("consume", err))
+                Err(err)
             }
         }
     }
@@ -113,6 +128,7 @@ async fn run(
     let mut backoff = Backoff::reconnect();
     loop {
         let ended = pump(&mut session, &tx, &stop).await;
+        session.ended.cancel();
         // Closing the channel hands unacknowledged messages back to the queue.
         close_quietly(&session.channel).await;
         if matches!(ended, Ended::Stopped) {
@@ -167,7 +183,10 @@ async fn pump(
                     message,
                     redelivered: raw.redelivered,
                     delivery_count,
-                    acker: Acker::Amqp(raw.acker),
+                    acker: Acker::Amqp(AmqpTicket {
+                        acker: raw.acker,
+                        session_ended: session.ended.clone(),
+                    }),
                 };
                 if tx.send(delivery).is_err() {
                     return Ended::Stopped;

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::{declare::declare, lapin_error};
+use super::{declare::declare, lapin_error, rpc};
 use crate::backoff::Backoff;
 use crate::error::BrokerError;
 use crate::message::Destination;
@@ -89,13 +89,11 @@ impl Link {
         // Re-declare before anyone publishes on the new connection.
         let known = self.known();
         if !known.is_empty() {
-            let channel = connection
-                .create_channel()
-                .await
-                .map_err(|err| lapin_error("declare", err))?;
-            let declared = declare(&channel, &self.names, self.delivery_limit, &known).await;
+            let channel = rpc("declare", connection.create_channel()).await?;
+            let declaring = declare(&channel, &self.names, self.delivery_limit, &known);
+            let declared = rpc("declare", declaring).await;
             close_quietly(&channel).await;
-            declared.map_err(|err| lapin_error("declare", err))?;
+            declared?;
         }
         *current = Some(connection.clone());
         Ok(connection)
@@ -151,10 +149,7 @@ impl Link {
     /// A short-lived channel for declarations and queue inspections.
     pub(crate) async fn channel(&self, op: &'static str) -> Result<Channel, BrokerError> {
         let connection = self.connection().await?;
-        connection
-            .create_channel()
-            .await
-            .map_err(|err| lapin_error(op, err))
+        rpc(op, connection.create_channel()).await
     }
 
     pub(crate) async fn close(&self) {

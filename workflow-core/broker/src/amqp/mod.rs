@@ -8,14 +8,18 @@ mod declare;
 mod link;
 mod publish;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use lapin::options::{BasicAckOptions, BasicNackOptions, QueueDeclareOptions};
+use lapin::ErrorKind;
+use lapin::options::{
+    BasicAckOptions, BasicNackOptions, ExchangeDeleteOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
+};
 use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
 use lapin::types::{FieldTable, ShortString};
-use lapin::{Acker, ErrorKind};
 use tokio::time::Instant;
 
 use crate::config::BrokerConfig;
@@ -23,12 +27,16 @@ use crate::error::BrokerError;
 use crate::message::{Destination, Message, QueueStats};
 use crate::topology::{Names, validate_destination};
 use crate::{Broker, Consumer};
+pub(crate) use consumer::AmqpTicket;
 use link::{Link, close_quietly};
 use publish::Publisher;
 
 /// How long [`AmqpBroker::connect`] keeps trying before it reports the broker
 /// unreachable (RabbitMQ often starts a little after its clients).
 const STARTUP_PATIENCE: Duration = Duration::from_secs(3);
+/// lapin can leave a request unanswered forever when the connection dies
+/// under it; no broker round trip of ours takes anywhere near this long.
+const RPC_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// RabbitMQ broker. Cloning gives another handle to the same connection.
 #[derive(Clone)]
@@ -65,6 +73,40 @@ impl AmqpBroker {
         })
     }
 
+    /// Deletes the queues (with their messages) and exchanges of `agents` and of the
+    /// results under this handle's prefix: tears down a test's or a benchmark's
+    /// namespace. Missing ones are skipped.
+    pub async fn delete_topology(&self, agents: &[String]) -> Result<(), BrokerError> {
+        let names = self.inner.link.names();
+        let destinations: Vec<Destination> = agents
+            .iter()
+            .map(|agent| Destination::Agent(agent.clone()))
+            .chain([Destination::Results])
+            .collect();
+        let channel = self.inner.link.channel("delete").await?;
+        let mut result = Ok(());
+        for destination in &destinations {
+            for queue in [
+                names.queue(destination),
+                names.dead_letter_queue(destination),
+            ] {
+                let deleting = channel.queue_delete(queue.into(), QueueDeleteOptions::default());
+                if let Err(err) = rpc("delete", deleting).await {
+                    result = Err(err);
+                }
+            }
+        }
+        for exchange in [names.exchange(), names.dead_letter_exchange()] {
+            let deleting =
+                channel.exchange_delete(exchange.into(), ExchangeDeleteOptions::default());
+            if let Err(err) = rpc("delete", deleting).await {
+                result = Err(err);
+            }
+        }
+        close_quietly(&channel).await;
+        result
+    }
+
     /// Message count of a queue, by passive declaration.
     async fn inspect(&self, op: &'static str, queue: String) -> Result<QueueStats, BrokerError> {
         let channel = self.inner.link.channel(op).await?;
@@ -77,17 +119,20 @@ impl AmqpBroker {
             passive: true,
             ..QueueDeclareOptions::default()
         };
-        let result = channel
-            .queue_declare(name, passive, FieldTable::default())
-            .await;
+        let result = tokio::time::timeout(
+            RPC_TIMEOUT,
+            channel.queue_declare(name, passive, FieldTable::default()),
+        )
+        .await;
         close_quietly(&channel).await;
         match result {
-            Ok(info) => Ok(QueueStats {
+            Ok(Ok(info)) => Ok(QueueStats {
                 ready: u64::from(info.message_count()),
                 consumers: info.consumer_count(),
             }),
-            Err(err) if is_not_found(&err) => Err(BrokerError::QueueNotFound { queue }),
-            Err(err) => Err(lapin_error(op, err)),
+            Ok(Err(err)) if is_not_found(&err) => Err(BrokerError::QueueNotFound { queue }),
+            Ok(Err(err)) => Err(lapin_error(op, err)),
+            Err(_) => Err(no_answer(op)),
         }
     }
 }
@@ -106,10 +151,11 @@ impl Broker for AmqpBroker {
         let link = &self.inner.link;
         link.remember(&destinations);
         let channel = link.channel("declare").await?;
-        let result =
-            declare::declare(&channel, link.names(), link.delivery_limit(), &destinations).await;
+        let declaring =
+            declare::declare(&channel, link.names(), link.delivery_limit(), &destinations);
+        let result = rpc("declare", declaring).await;
         close_quietly(&channel).await;
-        result.map_err(|err| lapin_error("declare", err))
+        result
     }
 
     async fn publish(&self, batch: Vec<(Destination, Message)>) -> Result<(), BrokerError> {
@@ -153,28 +199,58 @@ pub(crate) enum Settle {
     Nack { requeue: bool },
 }
 
-pub(crate) async fn settle(acker: &Acker, id: &str, how: Settle) -> Result<(), BrokerError> {
-    let result = match how {
-        Settle::Ack => acker.ack(BasicAckOptions { multiple: false }).await,
-        Settle::Nack { requeue } => {
-            acker
-                .nack(BasicNackOptions {
-                    multiple: false,
-                    requeue,
-                })
-                .await
+/// Runs one broker request with [`RPC_TIMEOUT`], mapping its error.
+pub(crate) async fn rpc<T>(
+    op: &'static str,
+    request: impl Future<Output = Result<T, lapin::Error>>,
+) -> Result<T, BrokerError> {
+    match tokio::time::timeout(RPC_TIMEOUT, request).await {
+        Ok(result) => result.map_err(|err| lapin_error(op, err)),
+        Err(_) => Err(no_answer(op)),
+    }
+}
+
+fn no_answer(op: &'static str) -> BrokerError {
+    BrokerError::Unavailable {
+        op,
+        cause: format!("no answer within {RPC_TIMEOUT:?}"),
+    }
+}
+
+impl AmqpTicket {
+    pub(crate) async fn settle(&self, id: &str, how: Settle) -> Result<(), BrokerError> {
+        let stale = |reason: String| BrokerError::DeliveryStale {
+            id: id.into(),
+            reason,
+        };
+        let request = async {
+            match how {
+                Settle::Ack => self.acker.ack(BasicAckOptions { multiple: false }).await,
+                Settle::Nack { requeue } => {
+                    let options = BasicNackOptions {
+                        multiple: false,
+                        requeue,
+                    };
+                    self.acker.nack(options).await
+                }
+            }
+        };
+        // An ack sent as the connection dies may never be answered by lapin;
+        // the end of the consumer's session settles the question instead.
+        let result = tokio::select! {
+            result = tokio::time::timeout(RPC_TIMEOUT, request) => result,
+            () = self.session_ended.cancelled() => {
+                return Err(stale("its consumer's channel is gone".into()));
+            }
+        };
+        match result {
+            Ok(Ok(true)) => Ok(()),
+            Ok(Ok(false)) => Err(stale(
+                "its channel was closed, or it was settled already".into(),
+            )),
+            Ok(Err(err)) => Err(stale(err.to_string())),
+            Err(_) => Err(stale(format!("no answer within {RPC_TIMEOUT:?}"))),
         }
-    };
-    let stale = |reason: String| BrokerError::DeliveryStale {
-        id: id.into(),
-        reason,
-    };
-    match result {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(stale(
-            "its channel was closed, or it was settled already".into(),
-        )),
-        Err(err) => Err(stale(err.to_string())),
     }
 }
 

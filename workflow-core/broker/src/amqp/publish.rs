@@ -16,8 +16,8 @@ use tokio::time::Instant;
 use tracing::warn;
 
 use super::convert::properties;
-use super::lapin_error;
 use super::link::{Link, close_quietly};
+use super::{lapin_error, rpc};
 use crate::backoff::Backoff;
 use crate::error::BrokerError;
 use crate::message::{Destination, Message};
@@ -57,10 +57,11 @@ impl Publisher {
         }
         *current = None;
         let channel = link.channel("publish").await?;
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await
-            .map_err(|err| lapin_error("publish", err))?;
+        let confirming = channel.confirm_select(ConfirmSelectOptions::default());
+        if let Err(err) = rpc("publish", confirming).await {
+            close_quietly(&channel).await;
+            return Err(err);
+        }
         *current = Some(channel.clone());
         Ok(channel)
     }

@@ -206,13 +206,30 @@ impl Harness {
             .unwrap()
     }
 
-    /// Stops every component, then removes the database.
+    /// Stops every component, then removes the database and the queues.
     pub async fn finish(self) {
         self.shutdown.cancel();
         for t in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
         }
         self.db.cleanup().await;
+        if self.backend == Backend::Production {
+            delete_queues(&self.prefix).await;
+        }
+    }
+}
+
+/// Removes a test's exchanges and queues from RabbitMQ.
+pub async fn delete_queues(prefix: &str) {
+    if let Ok(broker) = AmqpBroker::connect(BrokerConfig {
+        url: amqp_url(),
+        prefix: prefix.to_owned(),
+        delivery_limit: DELIVERY_LIMIT,
+    })
+    .await
+    {
+        let _ = broker.delete_topology(&Registry::builtin().names()).await;
+        broker.shutdown().await;
     }
 }
 

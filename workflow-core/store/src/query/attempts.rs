@@ -1,7 +1,7 @@
 //! Worker checkpoints: a task's idempotency key maps to at most one completed run.
 
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
 use crate::attempts::{self, Column, Entity, status};
@@ -34,6 +34,20 @@ pub struct AttemptOutcome {
 impl Store {
     pub async fn get_attempt(&self, key: &str) -> Result<Option<attempts::Model>, StoreError> {
         Ok(Entity::find_by_id(key.to_owned()).one(self.conn()).await?)
+    }
+
+    /// Every attempt checkpoint of a mission, oldest first: the retry history of its
+    /// steps as the workers saw it.
+    pub async fn mission_attempts(
+        &self,
+        mission_id: Uuid,
+    ) -> Result<Vec<attempts::Model>, StoreError> {
+        Ok(Entity::find()
+            .filter(Column::MissionId.eq(mission_id))
+            .order_by_asc(Column::StartedAt)
+            .order_by_asc(Column::Attempt)
+            .all(self.conn())
+            .await?)
     }
 
     /// Records that a task is starting, unless its key is already known; returns the

@@ -173,7 +173,9 @@ impl Engine {
             status: s.status.clone(),
             attempt: s.attempt as u32,
         }));
-        self.publish_outgoing(outgoing).await;
+        if let Some(ids) = self.publish_outgoing(outgoing).await {
+            self.delete_published(&ids).await;
+        }
         Ok(Started { id, created: true })
     }
 
@@ -303,11 +305,29 @@ impl Engine {
 
     /// After a commit: tell subscribers, publish the outbox, drop what was published.
     pub(crate) async fn finish_commit(&self, committed: Committed) {
+        if let Some(ids) = self.publish_committed(committed).await {
+            self.delete_published(&ids).await;
+        }
+    }
+
+    /// Tells subscribers and publishes; returns the ids of the outbox rows now
+    /// published (to delete), or `None` when publishing failed and the relay will
+    /// publish them later.
+    pub(crate) async fn publish_committed(&self, committed: Committed) -> Option<Vec<i64>> {
         if !committed.outgoing.is_empty() {
             crate::fault::point(crate::fault::AFTER_COMMIT);
         }
         self.send_updates(committed.updates);
-        self.publish_outgoing(committed.outgoing).await;
+        self.publish_outgoing(committed.outgoing).await
+    }
+
+    pub(crate) async fn delete_published(&self, ids: &[i64]) {
+        if ids.is_empty() {
+            return;
+        }
+        if let Err(err) = rex_store::delete_outbox(self.store.conn(), ids).await {
+            warn!(error = %err, "published outbox rows not deleted; the relay may publish them again");
+        }
     }
 
     fn send_updates(&self, updates: impl IntoIterator<Item = MissionUpdate>) {
@@ -319,23 +339,23 @@ impl Engine {
         }
     }
 
-    /// Publishes committed outbox rows and deletes them. On failure they stay in the
-    /// outbox and the relay publishes them later: nothing is lost either way.
-    pub(crate) async fn publish_outgoing(&self, outgoing: Vec<Outgoing>) {
+    /// Publishes committed outbox rows and returns their ids. On failure they stay in
+    /// the outbox and the relay publishes them later: nothing is lost either way.
+    async fn publish_outgoing(&self, outgoing: Vec<Outgoing>) -> Option<Vec<i64>> {
         if outgoing.is_empty() {
-            return;
+            return Some(Vec::new());
         }
         let ids: Vec<i64> = outgoing.iter().map(|o| o.outbox_id).collect();
         let batch = outgoing
             .into_iter()
             .map(|o| (o.destination, o.message))
             .collect();
-        if let Err(err) = self.broker.publish(batch).await {
-            warn!(error = %err, rows = ids.len(), "publish failed; the relay will retry");
-            return;
-        }
-        if let Err(err) = rex_store::delete_outbox(self.store.conn(), &ids).await {
-            warn!(error = %err, "published outbox rows not deleted; the relay may publish them again");
+        match self.broker.publish(batch).await {
+            Ok(()) => Some(ids),
+            Err(err) => {
+                warn!(error = %err, rows = ids.len(), "publish failed; the relay will retry");
+                None
+            }
         }
     }
 }

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use futures::FutureExt;
 use rex_broker::{Delivery, Destination};
 use rex_core::protocol::ResultMessage;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{Instrument, info, info_span, warn};
 use uuid::Uuid;
 
@@ -20,6 +22,10 @@ pub struct OrchestratorConfig {
     pub prefetch: u16,
     /// Results applied per database transaction at most (default 256).
     pub batch_size: usize,
+    /// Batches applied at once (default 4): while one batch waits for its commit or
+    /// its publisher confirms, the next is already being applied. Missions are locked
+    /// in id order, so concurrent batches never deadlock.
+    pub apply_concurrency: usize,
     /// How often the relay looks for outbox rows left behind (default 1 s).
     pub relay_interval: Duration,
     /// How old an outbox row must be before the relay publishes it (default 5 s); the
@@ -34,6 +40,7 @@ impl Default for OrchestratorConfig {
         Self {
             prefetch: 512,
             batch_size: 256,
+            apply_concurrency: 4,
             relay_interval: Duration::from_secs(1),
             relay_grace: Duration::from_secs(5),
             timer_poll: Duration::from_millis(200),
@@ -57,6 +64,7 @@ impl LatencyProbe {
 }
 
 /// A running orchestrator's parts.
+#[derive(Clone)]
 pub struct Orchestrator {
     engine: Engine,
     config: OrchestratorConfig,
@@ -105,9 +113,20 @@ impl Orchestrator {
             .await?;
         info!(
             prefetch = self.config.prefetch,
+            apply_concurrency = self.config.apply_concurrency,
             "orchestrator consuming results"
         );
+        let (janitor, janitor_task) = Janitor::start(self.engine.clone());
+        let slots = Arc::new(Semaphore::new(self.config.apply_concurrency.max(1)));
+        let tracker = TaskTracker::new();
         loop {
+            let permit = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                permit = slots.clone().acquire_owned() => match permit {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+            };
             let first = tokio::select! {
                 _ = shutdown.cancelled() => break,
                 next = consumer.next() => match next {
@@ -123,17 +142,27 @@ impl Orchestrator {
                     _ => break,
                 }
             }
+            let this = self.clone();
+            let janitor = janitor.clone();
             let span = info_span!("orchestrator.apply_results", batch = batch.len());
-            self.handle_batch(batch).instrument(span).await;
-            if let Some(probe) = &self.probe {
-                probe.record(received.elapsed());
-            }
+            tracker.spawn(
+                async move {
+                    this.handle_batch(batch, received, &janitor).await;
+                    drop(permit);
+                }
+                .instrument(span),
+            );
         }
+        // Finish the batches in hand before stopping.
+        tracker.close();
+        tracker.wait().await;
+        drop(janitor);
+        let _ = janitor_task.await;
         consumer.close().await;
         Ok(())
     }
 
-    async fn handle_batch(&self, batch: Vec<Delivery>) {
+    async fn handle_batch(&self, batch: Vec<Delivery>, received: Instant, janitor: &Janitor) {
         let mut events = Vec::with_capacity(batch.len());
         let mut accepted = Vec::with_capacity(batch.len());
         for delivery in batch {
@@ -153,17 +182,23 @@ impl Orchestrator {
         }
         match self.commit_with_retries(&events).await {
             Ok(committed) => {
-                self.engine.finish_commit(committed).await;
-                for d in accepted {
-                    let _ = d.ack().await;
-                }
+                // The results' effects are committed: ack them while the new tasks are
+                // published (the outbox guarantees those).
+                let acks = futures::future::join_all(accepted.into_iter().map(Delivery::ack));
+                let publish = async {
+                    let published = self.engine.publish_committed(committed).await;
+                    if let Some(probe) = &self.probe {
+                        probe.record(received.elapsed());
+                    }
+                    if let Some(ids) = published {
+                        janitor.delete(ids);
+                    }
+                };
+                tokio::join!(acks, publish);
             }
             Err(err) if err.is_retryable() || accepted.len() == 1 => {
                 let requeue = err.is_retryable();
                 warn!(error = %err, requeue, "results not applied");
-                if requeue {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
                 for d in accepted {
                     let _ = d.nack(requeue).await;
                 }
@@ -185,6 +220,33 @@ impl Orchestrator {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Deletes published outbox rows in bulk, off the dispatch path: one statement for
+/// whatever accumulated while the previous one ran. Rows not deleted yet are only
+/// republished by a relay after its grace period, far longer than this lag.
+#[derive(Clone)]
+struct Janitor(mpsc::UnboundedSender<Vec<i64>>);
+
+impl Janitor {
+    fn start(engine: Engine) -> (Janitor, tokio::task::JoinHandle<()>) {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<i64>>();
+        let task = tokio::spawn(async move {
+            while let Some(mut ids) = rx.recv().await {
+                while let Ok(more) = rx.try_recv() {
+                    ids.extend(more);
+                }
+                engine.delete_published(&ids).await;
+            }
+        });
+        (Janitor(tx), task)
+    }
+
+    fn delete(&self, ids: Vec<i64>) {
+        if !ids.is_empty() {
+            let _ = self.0.send(ids);
         }
     }
 }

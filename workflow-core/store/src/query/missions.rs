@@ -2,9 +2,10 @@
 //! orchestrator does inside its transactions.
 
 use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, ModelTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use uuid::Uuid;
 
@@ -138,17 +139,46 @@ pub async fn update_missions<C>(c: &C, rows: &[missions::Model]) -> Result<(), S
 where
     C: ConnectionTrait,
 {
-    for mission in rows {
-        let id = mission.id;
-        let mut active = normalize(mission.clone()).into_active_model().reset_all();
-        active.not_set(Column::Id);
-        let result = Entity::update_many()
-            .set(active)
-            .filter(Column::Id.eq(id))
-            .exec(c)
-            .await?;
-        if result.rows_affected == 0 {
-            return Err(StoreError::not_found("mission", id));
+    // One `UPDATE … SET col = CASE id WHEN … END … WHERE id IN (…)` per chunk: the
+    // orchestrator writes a whole batch of missions in one round trip. Only the columns
+    // a transition changes are written.
+    const MUTABLE: [Column; 5] = [
+        Column::Status,
+        Column::Output,
+        Column::Error,
+        Column::UpdatedAt,
+        Column::FinishedAt,
+    ];
+    let backend = c.get_database_backend();
+    // each row binds its id once per CASE plus once in the IN list
+    let per_statement = (ids_per_statement(backend) / (2 * MUTABLE.len() + 1)).max(1);
+    for chunk in rows.chunks(per_statement) {
+        let normalized: Vec<missions::Model> = chunk.iter().cloned().map(normalize).collect();
+        let mut stmt = Query::update();
+        stmt.table(Entity);
+        for column in MUTABLE {
+            let mut case = CaseStatement::new();
+            for m in &normalized {
+                case = case.case(Expr::col(Column::Id).eq(m.id), Expr::val(m.get(column)));
+            }
+            stmt.value(column, case);
+        }
+        stmt.and_where(Expr::col(Column::Id).is_in(normalized.iter().map(|m| m.id)));
+        let result = c.execute(&stmt).await?;
+        if result.rows_affected() != normalized.len() as u64 {
+            let ids: Vec<Uuid> = normalized.iter().map(|m| m.id).collect();
+            let found: Vec<Uuid> = Entity::find()
+                .filter(Column::Id.is_in(ids.clone()))
+                .all(c)
+                .await?
+                .into_iter()
+                .map(|m| m.id)
+                .collect();
+            let missing = ids.into_iter().find(|id| !found.contains(id));
+            return Err(StoreError::not_found(
+                "mission",
+                missing.unwrap_or_default(),
+            ));
         }
     }
     Ok(())

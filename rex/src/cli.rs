@@ -119,6 +119,10 @@ pub struct WorkerArgs {
     /// Seconds in-flight attempts may run on after SIGTERM.
     #[arg(long, env = "REX_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
+    /// Seconds a claimed attempt stays this worker's without a heartbeat (renewed every
+    /// third); a dead worker's tasks run elsewhere once it has passed.
+    #[arg(long, env = "REX_WORKER_LEASE_SECS", default_value_t = 30)]
+    pub lease_secs: u64,
 }
 
 #[derive(Debug, Subcommand)]

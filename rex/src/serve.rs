@@ -44,6 +44,7 @@ pub async fn worker(g: &Global, args: WorkerArgs) -> anyhow::Result<ExitCode> {
             .prefetch
             .unwrap_or_else(|| u16::try_from(args.concurrency * 2).unwrap_or(u16::MAX)),
         shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
+        lease: Duration::from_secs(args.lease_secs.max(1)),
         ..WorkerConfig::default()
     };
     Worker::new(store, broker, config)

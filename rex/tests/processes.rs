@@ -5,7 +5,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rex_broker::{AmqpBroker, BrokerConfig};
+use rex_broker::{AmqpBroker, BrokerConfig, Destination};
 use rex_core::protocol::SystemClock;
 use rex_core::validate::ValidateOptions;
 use rex_engine::{Catalog, Engine, Orchestrator, OrchestratorConfig, StartMission};
@@ -100,6 +100,8 @@ impl Setup {
             "noop",
             "--shutdown-grace-secs",
             "10",
+            "--lease-secs",
+            "2",
         ])
         .spawn()
         .expect("starting `rex worker`")
@@ -143,15 +145,32 @@ impl Setup {
             .unwrap()
     }
 
-    /// Waits until the `long` step's attempt has begun in a worker.
+    /// Waits until a worker holds the `long` step's task: the step is dispatched and
+    /// its queue has no ready message left (the task is delivered, not yet acked).
     async fn wait_running(&self, id: Uuid) {
         for _ in 0..400 {
-            if self.attempts(id).await.iter().any(|a| a.step_id == "long") {
+            let dispatched = self
+                .db
+                .mission_steps(id)
+                .await
+                .unwrap()
+                .iter()
+                .any(|s| s.step_id == "long" && s.status == "running");
+            let ready = self
+                .engine
+                .broker()
+                .queue_stats(&Destination::Agent("sleep".into()))
+                .await
+                .unwrap()
+                .ready;
+            if dispatched && ready == 0 {
+                // Let the worker get into the agent's sleep.
+                tokio::time::sleep(Duration::from_millis(300)).await;
                 return;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("the worker never began the step");
+        panic!("no worker took the step");
     }
 
     async fn wait_status(&self, id: Uuid, timeout: Duration) -> String {

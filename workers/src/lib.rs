@@ -9,6 +9,7 @@
 
 mod agent;
 pub mod builtin;
+mod checkpoint;
 mod error;
 mod runtime;
 

@@ -1,7 +1,17 @@
-//! The worker runtime: one consumer per agent queue, bounded concurrency, checkpoints
-//! before acks, graceful shutdown.
+//! The worker runtime: one consumer per agent queue, bounded concurrency, leased
+//! checkpoints, acks only after the outcome is committed and the result confirmed,
+//! graceful shutdown.
+//!
+//! Per task: claim the attempt's checkpoint (one batched write). A finished attempt is
+//! answered from its checkpoint and never run again; an attempt another live worker
+//! holds (a duplicate copy of the task) is handed back to the queue until its lease
+//! passes; otherwise the agent runs while a heartbeat renews the lease, the outcome is
+//! recorded (one batched write), the result published with a confirm, and the task
+//! acked. A worker that dies stops renewing: its lease passes and the redelivered task
+//! runs elsewhere.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -10,12 +20,13 @@ use rex_core::protocol::{
     HEADER_ATTEMPT, HEADER_KIND, HEADER_MISSION, HEADER_STEP, Outcome, ResultMessage, TaskMessage,
 };
 use rex_store::entity::attempts;
-use rex_store::{AttemptOutcome, NewAttempt, Store};
+use rex_store::{AttemptOutcome, Claim, NewAttempt, Store};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{Instrument, info, info_span, warn};
+use tracing::{Instrument, debug, info, info_span, warn};
 
+use crate::checkpoint::{Checkpointer, with_retries};
 use crate::{Agent, StepError, TaskContext, WorkerError};
 
 /// Worker tuning.
@@ -30,6 +41,10 @@ pub struct WorkerConfig {
     pub shutdown_grace: Duration,
     /// Names this process in results and checkpoints (default `<hostname>-<pid>`).
     pub worker_id: String,
+    /// How long a claimed attempt stays this worker's without a heartbeat (default
+    /// 30 s; renewed every third of it). After a worker dies, its tasks run elsewhere
+    /// once this has passed.
+    pub lease: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -39,6 +54,7 @@ impl Default for WorkerConfig {
             prefetch: 32,
             shutdown_grace: Duration::from_secs(30),
             worker_id: default_worker_id(),
+            lease: Duration::from_secs(30),
         }
     }
 }
@@ -54,6 +70,22 @@ pub struct Worker {
     store: Store,
     broker: Arc<dyn Broker>,
     config: WorkerConfig,
+}
+
+/// What the agents' loops of one running worker share.
+#[derive(Clone)]
+struct Running {
+    checkpointer: Checkpointer,
+    /// Keys of the attempts running now, whose leases the heartbeat renews.
+    in_flight: Arc<Mutex<HashSet<String>>>,
+}
+
+/// How a task ends in this worker.
+enum Answer {
+    /// Publish this result, then ack.
+    Result(ResultMessage),
+    /// Another worker holds the attempt: hand the task back after this pause.
+    Busy(Duration),
 }
 
 impl Worker {
@@ -74,18 +106,55 @@ impl Worker {
     ) -> Result<(), WorkerError> {
         let names: Vec<String> = agents.iter().map(|a| a.name().to_owned()).collect();
         self.broker.declare(&names).await?;
+        let running = Running {
+            checkpointer: Checkpointer::start(self.store.clone(), self.config.lease),
+            in_flight: Arc::default(),
+        };
+        let stop_heartbeat = CancellationToken::new();
+        let heartbeat = tokio::spawn(
+            self.clone()
+                .heartbeat(running.in_flight.clone(), stop_heartbeat.clone()),
+        );
         let loops = agents
             .into_iter()
-            .map(|agent| self.consume(agent, shutdown.clone()));
-        for result in futures::future::join_all(loops).await {
-            result?;
+            .map(|agent| self.consume(agent, running.clone(), shutdown.clone()));
+        let results = futures::future::join_all(loops).await;
+        stop_heartbeat.cancel();
+        let _ = heartbeat.await;
+        results.into_iter().collect()
+    }
+
+    /// Renews the leases of the running attempts every third of the lease.
+    async fn heartbeat(self, in_flight: Arc<Mutex<HashSet<String>>>, stop: CancellationToken) {
+        let every = (self.config.lease / 3).max(Duration::from_millis(100));
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+            let keys: Vec<String> = in_flight
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .cloned()
+                .collect();
+            if keys.is_empty() {
+                continue;
+            }
+            let renewing =
+                self.store
+                    .extend_leases(&self.config.worker_id, &keys, self.config.lease);
+            match renewing.await {
+                Ok(n) => debug!(renewed = n, running = keys.len(), "leases renewed"),
+                Err(err) => warn!(error = %err, "lease renewal failed"),
+            }
         }
-        Ok(())
     }
 
     async fn consume(
         &self,
         agent: Arc<dyn Agent>,
+        running: Running,
         shutdown: CancellationToken,
     ) -> Result<(), WorkerError> {
         let mut consumer = self
@@ -121,9 +190,10 @@ impl Worker {
             };
             let this = self.clone();
             let agent = agent.clone();
+            let running = running.clone();
             let cancel = hard_stop.child_token();
             tracker.spawn(async move {
-                this.handle(agent, delivery, cancel).await;
+                this.handle(agent, &running, delivery, cancel).await;
                 drop(permit);
             });
         }
@@ -151,8 +221,14 @@ impl Worker {
         Ok(())
     }
 
-    /// One task: checkpoint lookup, run, checkpoint, publish the result, ack.
-    async fn handle(&self, agent: Arc<dyn Agent>, delivery: Delivery, cancel: CancellationToken) {
+    /// One task, from delivery to ack (or hand-back).
+    async fn handle(
+        &self,
+        agent: Arc<dyn Agent>,
+        running: &Running,
+        delivery: Delivery,
+        cancel: CancellationToken,
+    ) {
         let task: TaskMessage = match serde_json::from_slice(&delivery.message.body) {
             Ok(task) => task,
             Err(err) => {
@@ -170,8 +246,8 @@ impl Worker {
             redelivered = delivery.redelivered,
         );
         async {
-            match self.execute(&agent, &task, cancel).await {
-                Ok(result) => match self.publish_result(result).await {
+            match self.process(&agent, running, &task, cancel).await {
+                Ok(Answer::Result(result)) => match self.publish_result(result).await {
                     Ok(()) => {
                         let _ = delivery.ack().await;
                     }
@@ -180,9 +256,20 @@ impl Worker {
                         let _ = delivery.nack(true).await;
                     }
                 },
+                Ok(Answer::Busy(pause)) => {
+                    debug!(
+                        ?pause,
+                        "another worker holds this attempt; handing the copy back"
+                    );
+                    tokio::time::sleep(pause).await;
+                    let _ = delivery.nack(true).await;
+                }
                 Err(WorkerError::BadTask(why)) => {
                     warn!(why, "bad task dead-lettered");
                     let _ = delivery.nack(false).await;
+                }
+                Err(WorkerError::Interrupted) => {
+                    let _ = delivery.nack(true).await;
                 }
                 Err(err) => {
                     warn!(error = %err, "checkpoint failed; task requeued");
@@ -195,17 +282,18 @@ impl Worker {
         .await
     }
 
-    /// Runs the attempt unless its checkpoint says it already finished.
-    async fn execute(
+    /// Claims the attempt and runs it unless its checkpoint says otherwise.
+    async fn process(
         &self,
         agent: &Arc<dyn Agent>,
+        running: &Running,
         task: &TaskMessage,
         cancel: CancellationToken,
-    ) -> Result<ResultMessage, WorkerError> {
+    ) -> Result<Answer, WorkerError> {
         let mission_id = uuid::Uuid::parse_str(&task.mission_id).map_err(|_| {
             WorkerError::BadTask(format!("mission id {:?} is not a uuid", task.mission_id))
         })?;
-        let new_attempt = NewAttempt {
+        let attempt = NewAttempt {
             key: task.idempotency_key.clone(),
             mission_id,
             step_id: task.step_id.clone(),
@@ -213,65 +301,74 @@ impl Worker {
             agent: agent.name().to_owned(),
             worker: Some(self.config.worker_id.clone()),
         };
-        let checkpoint = with_retries(|| self.store.begin_attempt(new_attempt.clone())).await?;
-        if checkpoint.status != "running" {
+        match running.checkpointer.claim(attempt.clone()).await? {
             // Finished before (a redelivery): answer from the checkpoint, run nothing.
-            return Ok(self.result_from(task, &checkpoint));
+            Claim::Finished(row) => return Ok(Answer::Result(self.result_from(task, &row))),
+            Claim::Busy(row) => {
+                let left = row
+                    .lease_until
+                    .map(|until| (until - Utc::now()).to_std().unwrap_or_default())
+                    .unwrap_or_default();
+                return Ok(Answer::Busy(
+                    left.clamp(Duration::from_millis(200), Duration::from_secs(5)),
+                ));
+            }
+            Claim::Run(_) => {}
         }
 
-        let outcome = if !agent.actions().contains(&task.action.as_str()) {
-            Err(StepError::permanent(format!(
-                "agent {:?} has no action {:?} (actions: {})",
-                agent.name(),
-                task.action,
-                agent.actions().join(", ")
-            )))
-        } else {
-            let ctx = TaskContext {
-                mission_id: task.mission_id.clone(),
-                step_id: task.step_id.clone(),
-                attempt: task.attempt,
-                action: task.action.clone(),
-                idempotency_key: task.idempotency_key.clone(),
-                cancel: cancel.clone(),
-            };
-            let agent = agent.clone();
-            let input = task.input.clone();
-            // A panicking agent fails its attempt (retryably) instead of the worker.
-            match tokio::spawn(async move { agent.run(&ctx, input).await }).await {
-                Ok(result) => result,
-                Err(join) => Err(StepError::retryable(format!("agent panicked: {join}"))),
-            }
-        };
+        let key = task.idempotency_key.clone();
+        running
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.clone());
+        let started_at = Utc::now();
+        let outcome = run_agent(agent, task, cancel.clone()).await;
+        running
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+
         if cancel.is_cancelled() && outcome.is_err() {
-            // Interrupted by shutdown: leave the checkpoint open so the redelivered task
-            // runs again elsewhere.
+            // Interrupted by shutdown: give the lease up so the redelivered task runs
+            // elsewhere at once.
+            let released = with_retries(|| {
+                self.store.extend_leases(
+                    &self.config.worker_id,
+                    std::slice::from_ref(&key),
+                    Duration::ZERO,
+                )
+            })
+            .await;
+            if let Err(err) = released {
+                warn!(error = %err, "lease not released; the task waits for it to pass");
+            }
             return Err(WorkerError::Interrupted);
         }
-        let record = match &outcome {
+        let record = match outcome {
             Ok(output) => AttemptOutcome {
                 succeeded: true,
-                output: Some(output.clone()),
+                output: Some(output),
                 error: None,
                 retryable: None,
             },
             Err(err) => AttemptOutcome {
                 succeeded: false,
                 output: None,
-                error: Some(err.message.clone()),
+                error: Some(err.message),
                 retryable: Some(err.retryable),
             },
         };
-        let finished = with_retries(|| {
-            self.store
-                .finish_attempt(&task.idempotency_key, record.clone())
-        })
-        .await?;
-        Ok(self.result_from(task, &finished))
+        let row = running
+            .checkpointer
+            .record((attempt, started_at, record))
+            .await?;
+        Ok(Answer::Result(self.result_from(task, &row)))
     }
 
     fn result_from(&self, task: &TaskMessage, checkpoint: &attempts::Model) -> ResultMessage {
-        let outcome = if checkpoint.status == "succeeded" {
+        let outcome = if checkpoint.status == attempts::status::SUCCEEDED {
             Outcome::Succeeded {
                 output: checkpoint.output.clone().unwrap_or(serde_json::Value::Null),
             }
@@ -314,24 +411,33 @@ impl Worker {
     }
 }
 
-/// Runs a checkpoint write, trying again in-process on transient database errors (a busy
-/// SQLite file, a dropped connection) rather than handing the task back to the broker,
-/// whose delivery limit would eventually dead-letter it.
-async fn with_retries<T, F, Fut>(mut op: F) -> Result<T, rex_store::StoreError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, rex_store::StoreError>>,
-{
-    let mut delay = Duration::from_millis(20);
-    for _ in 0..6 {
-        match op().await {
-            Err(err) if err.is_retryable() => {
-                warn!(error = %err, "checkpoint write failed; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(1));
-            }
-            other => return other,
-        }
+/// Runs the agent's action; an unknown action fails permanently, a panic retryably.
+async fn run_agent(
+    agent: &Arc<dyn Agent>,
+    task: &TaskMessage,
+    cancel: CancellationToken,
+) -> Result<serde_json::Value, StepError> {
+    if !agent.actions().contains(&task.action.as_str()) {
+        return Err(StepError::permanent(format!(
+            "agent {:?} has no action {:?} (actions: {})",
+            agent.name(),
+            task.action,
+            agent.actions().join(", ")
+        )));
     }
-    op().await
+    let ctx = TaskContext {
+        mission_id: task.mission_id.clone(),
+        step_id: task.step_id.clone(),
+        attempt: task.attempt,
+        action: task.action.clone(),
+        idempotency_key: task.idempotency_key.clone(),
+        cancel,
+    };
+    let agent = agent.clone();
+    let input = task.input.clone();
+    // A panicking agent fails its attempt (retryably) instead of the worker.
+    match tokio::spawn(async move { agent.run(&ctx, input).await }).await {
+        Ok(result) => result,
+        Err(join) => Err(StepError::retryable(format!("agent panicked: {join}"))),
+    }
 }

@@ -25,7 +25,7 @@ pub mod testing;
 
 pub use entity::{attempts, definitions, missions, outbox, steps, timers};
 pub use error::StoreError;
-pub use query::attempts::{AttemptOutcome, NewAttempt};
+pub use query::attempts::{AttemptOutcome, Claim, NewAttempt};
 pub use query::definitions::{NewDefinition, PutDefinition};
 pub use query::missions::{
     MissionFilter, insert_mission, lock_mission, lock_missions, update_missions,

@@ -131,6 +131,7 @@ impl Harness {
                 prefetch: (concurrency * 2) as u16,
                 shutdown_grace: Duration::from_secs(5),
                 worker_id: format!("test-worker-{}", self.tasks.len()),
+                lease: Duration::from_secs(5),
             },
         );
         let registry = Registry::builtin();

@@ -1,5 +1,8 @@
 //! `attempts`: a worker's checkpoint per task idempotency key (the AMQP message id).
-//! A finished row answers every redelivery of its task; the agent never runs again.
+//! A `running` row is a lease: the worker running the attempt renews it, and a copy of
+//! the task (a relay republish, a redelivery after a connection loss) is not run while
+//! it holds. A finished row answers every redelivery of its task; the agent never runs
+//! again.
 
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -31,6 +34,9 @@ pub struct Model {
     pub executions: i32,
     #[sea_orm(column_type = "Text", nullable)]
     pub worker: Option<String>,
+    /// While `running`: the worker holds the attempt until then, and renews it while it
+    /// works. A copy of the task that arrives before it passes is not run.
+    pub lease_until: Option<DateTimeUtc>,
     pub started_at: DateTimeUtc,
     pub finished_at: Option<DateTimeUtc>,
 }

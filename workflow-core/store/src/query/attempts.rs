@@ -1,12 +1,18 @@
 //! Worker checkpoints: a task's idempotency key maps to at most one completed run.
 
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+};
 use uuid::Uuid;
 
 use crate::attempts::{self, Column, Entity, status};
-use crate::batch::insert_models;
-use crate::{Store, StoreError, now};
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+
+use crate::batch::{ids_per_statement, insert_models, rows_per_statement};
+use crate::{Store, StoreError, now, to_db_precision};
 
 /// A task a worker is about to run.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,64 +55,223 @@ impl Store {
             .all(self.conn())
             .await?)
     }
+}
 
-    /// Records that a task is starting, unless its key is already known; returns the
-    /// row either way. A returned row that [`attempts::Model::is_finished`] must be
-    /// answered from its checkpoint and not run again; a `running` row left by a
-    /// crashed worker is returned unchanged and may be run again.
-    pub async fn begin_attempt(&self, a: NewAttempt) -> Result<attempts::Model, StoreError> {
-        let row = attempts::Model {
-            idempotency_key: a.key,
-            mission_id: a.mission_id,
-            step_id: a.step_id,
-            attempt: a.attempt,
-            agent: a.agent,
-            status: status::RUNNING.to_owned(),
-            output: None,
-            error: None,
-            retryable: None,
-            executions: 0,
-            worker: a.worker,
-            started_at: now(),
-            finished_at: None,
-        };
-        let mut insert = insert_models::<Entity>(std::slice::from_ref(&row))?;
-        insert.on_conflict(
-            OnConflict::column(Column::IdempotencyKey)
-                .do_nothing()
-                .to_owned(),
-        );
-        self.conn().execute(&insert).await?;
-        self.get_attempt(&row.idempotency_key)
-            .await?
-            .ok_or_else(|| StoreError::not_found("attempt", &row.idempotency_key))
+/// What a worker may do with a task, according to its checkpoint.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Claim {
+    /// The worker now holds the attempt's lease: run it.
+    Run(attempts::Model),
+    /// The attempt already finished: answer from this row, run nothing.
+    Finished(attempts::Model),
+    /// Another worker holds a live lease on it (a duplicate copy of the task): do not
+    /// run it; look again after the lease passes.
+    Busy(attempts::Model),
+}
+
+impl Store {
+    /// Claims the attempts of `tasks` for `lease` (one statement for the whole batch,
+    /// one round trip more for the tasks not claimed). An attempt is claimed when it
+    /// is new, or `running` under a lease that has passed (its worker died). Answers in
+    /// the order of `tasks`; a key repeated within the batch is `Busy` after its first.
+    pub async fn claim_attempts(
+        &self,
+        tasks: &[NewAttempt],
+        lease: std::time::Duration,
+    ) -> Result<Vec<Claim>, StoreError> {
+        let now = now();
+        let lease_until =
+            to_db_precision(now + chrono::Duration::from_std(lease).unwrap_or_default());
+        let mut seen = HashSet::new();
+        let rows: Vec<attempts::Model> = tasks
+            .iter()
+            .filter(|t| seen.insert(t.key.clone()))
+            .map(|t| attempts::Model {
+                idempotency_key: t.key.clone(),
+                mission_id: t.mission_id,
+                step_id: t.step_id.clone(),
+                attempt: t.attempt,
+                agent: t.agent.clone(),
+                status: status::RUNNING.to_owned(),
+                output: None,
+                error: None,
+                retryable: None,
+                executions: 0,
+                worker: t.worker.clone(),
+                lease_until: Some(lease_until),
+                started_at: now,
+                finished_at: None,
+            })
+            .collect();
+        let mut claimed: HashMap<String, attempts::Model> = HashMap::new();
+        let per_statement = rows_per_statement(self.backend(), COLUMNS);
+        for chunk in rows.chunks(per_statement) {
+            let mut insert = insert_models::<Entity>(chunk)?;
+            // Take over only a running attempt whose lease has passed.
+            insert.on_conflict(
+                OnConflict::column(Column::IdempotencyKey)
+                    .update_columns([Column::Worker, Column::LeaseUntil, Column::StartedAt])
+                    .action_and_where(
+                        Expr::col((Entity, Column::Status))
+                            .eq(status::RUNNING)
+                            .and(Expr::col((Entity, Column::LeaseUntil)).lt(now)),
+                    )
+                    .to_owned(),
+            );
+            insert.returning_all();
+            for row in self.conn().query_all(&insert).await? {
+                let model = attempts::Model::from_query_result(&row, "")?;
+                claimed.insert(model.idempotency_key.clone(), model);
+            }
+        }
+        let others: Vec<String> = rows
+            .iter()
+            .map(|r| r.idempotency_key.clone())
+            .filter(|k| !claimed.contains_key(k))
+            .collect();
+        let mut existing: HashMap<String, attempts::Model> = HashMap::new();
+        for chunk in others.chunks(ids_per_statement(self.backend())) {
+            for model in Entity::find()
+                .filter(Column::IdempotencyKey.is_in(chunk.iter().cloned()))
+                .all(self.conn())
+                .await?
+            {
+                existing.insert(model.idempotency_key.clone(), model);
+            }
+        }
+        let mut answered = HashSet::new();
+        tasks
+            .iter()
+            .map(|t| {
+                let first = answered.insert(t.key.clone());
+                if let Some(row) = claimed.get(&t.key) {
+                    return Ok(if first {
+                        Claim::Run(row.clone())
+                    } else {
+                        Claim::Busy(row.clone())
+                    });
+                }
+                let row = existing
+                    .get(&t.key)
+                    .cloned()
+                    .ok_or_else(|| StoreError::not_found("attempt", &t.key))?;
+                Ok(if row.is_finished() {
+                    Claim::Finished(row)
+                } else {
+                    Claim::Busy(row)
+                })
+            })
+            .collect()
     }
 
-    /// Records the outcome of a running attempt and counts the execution. A finished
-    /// attempt is never overwritten: finishing it again returns the first outcome.
-    pub async fn finish_attempt(
+    /// Renews the leases of the attempts `worker` is running. Returns how many rows
+    /// still were this worker's and running.
+    pub async fn extend_leases(
         &self,
-        key: &str,
-        outcome: AttemptOutcome,
-    ) -> Result<attempts::Model, StoreError> {
-        let status = if outcome.succeeded {
-            status::SUCCEEDED
-        } else {
-            status::FAILED
-        };
-        Entity::update_many()
-            .col_expr(Column::Status, Expr::value(status))
-            .col_expr(Column::Output, Expr::value(outcome.output))
-            .col_expr(Column::Error, Expr::value(outcome.error))
-            .col_expr(Column::Retryable, Expr::value(outcome.retryable))
-            .col_expr(Column::FinishedAt, Expr::value(now()))
-            .col_expr(Column::Executions, Expr::col(Column::Executions).add(1))
-            .filter(Column::IdempotencyKey.eq(key))
-            .filter(Column::Status.eq(status::RUNNING))
-            .exec(self.conn())
-            .await?;
-        self.get_attempt(key)
-            .await?
-            .ok_or_else(|| StoreError::not_found("attempt", key))
+        worker: &str,
+        keys: &[String],
+        lease: std::time::Duration,
+    ) -> Result<u64, StoreError> {
+        let lease_until =
+            to_db_precision(now() + chrono::Duration::from_std(lease).unwrap_or_default());
+        let mut renewed = 0;
+        for chunk in keys.chunks(ids_per_statement(self.backend())) {
+            renewed += Entity::update_many()
+                .col_expr(Column::LeaseUntil, Expr::value(lease_until))
+                .filter(Column::IdempotencyKey.is_in(chunk.iter().cloned()))
+                .filter(Column::Worker.eq(worker))
+                .filter(Column::Status.eq(status::RUNNING))
+                .exec(self.conn())
+                .await?
+                .rows_affected;
+        }
+        Ok(renewed)
+    }
+
+    /// Records finished runs (one statement per batch): each ran from its
+    /// `started_at` until now with its outcome. The first outcome recorded for a key
+    /// is final; a later run of the same key (a duplicate that ran anyway, e.g. after
+    /// its lease passed) only counts its execution, so `executions` above 1 shows a
+    /// repeated side effect. Answers, in order, the rows whose outcome is the one to
+    /// report.
+    pub async fn record_attempts(
+        &self,
+        runs: &[(NewAttempt, DateTime<Utc>, AttemptOutcome)],
+    ) -> Result<Vec<attempts::Model>, StoreError> {
+        let finished_at = now();
+        let rows: Vec<attempts::Model> = runs
+            .iter()
+            .map(|(a, started_at, outcome)| attempts::Model {
+                idempotency_key: a.key.clone(),
+                mission_id: a.mission_id,
+                step_id: a.step_id.clone(),
+                attempt: a.attempt,
+                agent: a.agent.clone(),
+                status: if outcome.succeeded {
+                    status::SUCCEEDED
+                } else {
+                    status::FAILED
+                }
+                .to_owned(),
+                output: outcome.output.clone(),
+                error: outcome.error.clone(),
+                retryable: outcome.retryable,
+                executions: 1,
+                worker: a.worker.clone(),
+                lease_until: None,
+                started_at: to_db_precision(*started_at),
+                finished_at: Some(finished_at),
+            })
+            .collect();
+        // PostgreSQL refuses to update one row twice in a statement: a key repeated in
+        // the batch goes into a later statement.
+        let mut recorded: HashMap<String, attempts::Model> = HashMap::new();
+        let mut pending: Vec<&attempts::Model> = rows.iter().collect();
+        let per_statement = rows_per_statement(self.backend(), COLUMNS);
+        while !pending.is_empty() {
+            let mut seen = HashSet::new();
+            let (now_rows, later): (Vec<&attempts::Model>, Vec<&attempts::Model>) = pending
+                .into_iter()
+                .partition(|r| seen.insert(r.idempotency_key.clone()));
+            for chunk in now_rows.chunks(per_statement) {
+                let owned: Vec<attempts::Model> = chunk.iter().map(|r| (*r).clone()).collect();
+                let mut insert = insert_models::<Entity>(&owned)?;
+                let keep_finished = |column: &str| {
+                    Expr::cust(format!(
+                        "CASE WHEN attempts.status = 'running' THEN excluded.{column} ELSE attempts.{column} END"
+                    ))
+                };
+                insert.on_conflict(
+                    OnConflict::column(Column::IdempotencyKey)
+                        .value(Column::Status, keep_finished("status"))
+                        .value(Column::Output, keep_finished("output"))
+                        .value(Column::Error, keep_finished("error"))
+                        .value(Column::Retryable, keep_finished("retryable"))
+                        .value(Column::FinishedAt, keep_finished("finished_at"))
+                        .value(Column::StartedAt, keep_finished("started_at"))
+                        .value(Column::Worker, keep_finished("worker"))
+                        .value(Column::LeaseUntil, Expr::cust("NULL"))
+                        .value(Column::Executions, Expr::cust("attempts.executions + 1"))
+                        .to_owned(),
+                );
+                insert.returning_all();
+                for row in self.conn().query_all(&insert).await? {
+                    let model = attempts::Model::from_query_result(&row, "")?;
+                    recorded.insert(model.idempotency_key.clone(), model);
+                }
+            }
+            pending = later;
+        }
+        rows.iter()
+            .map(|r| {
+                recorded
+                    .get(&r.idempotency_key)
+                    .cloned()
+                    .ok_or_else(|| StoreError::not_found("attempt", &r.idempotency_key))
+            })
+            .collect()
     }
 }
+
+/// Columns of `attempts`, for bind-limit chunking.
+const COLUMNS: usize = 15;

@@ -18,6 +18,8 @@ mod m20260101_000003_create_steps;
 mod m20260101_000004_create_attempts;
 mod m20260101_000005_create_outbox;
 mod m20260101_000006_create_timers;
+mod m20260102_000007_attempt_leases;
+mod m20260102_000008_signals;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -35,6 +37,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000004_create_attempts::Migration),
             Box::new(m20260101_000005_create_outbox::Migration),
             Box::new(m20260101_000006_create_timers::Migration),
+            Box::new(m20260102_000007_attempt_leases::Migration),
+            Box::new(m20260102_000008_signals::Migration),
         ]
     }
 }

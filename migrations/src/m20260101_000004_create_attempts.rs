@@ -20,7 +20,6 @@ enum Attempts {
     Retryable,
     Executions,
     Worker,
-    LeaseUntil,
     StartedAt,
     FinishedAt,
 }
@@ -44,7 +43,6 @@ impl MigrationTrait for Migration {
                     .col(boolean_null(Attempts::Retryable))
                     .col(integer(Attempts::Executions).default(0))
                     .col(text_null(Attempts::Worker))
-                    .col(timestamp_with_time_zone_null(Attempts::LeaseUntil))
                     .col(timestamp_with_time_zone(Attempts::StartedAt))
                     .col(timestamp_with_time_zone_null(Attempts::FinishedAt))
                     .to_owned(),

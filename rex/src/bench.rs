@@ -146,12 +146,17 @@ pub async fn run(g: &Global, args: BenchArgs) -> anyhow::Result<ExitCode> {
     };
     for &shape in shapes {
         let (name, yaml, steps) = definition(shape, &args);
-        starter.catalog().push(yaml.as_bytes(), None).await?;
+        let version = starter
+            .catalog()
+            .push(yaml.as_bytes(), None)
+            .await?
+            .row
+            .version;
         // Warm-up: connections, caches, the broker's queues.
         drive(
             &starter,
             &completions,
-            &name,
+            (&name, version),
             20.min(args.missions),
             args.concurrency,
             0,
@@ -162,7 +167,7 @@ pub async fn run(g: &Global, args: BenchArgs) -> anyhow::Result<ExitCode> {
         let ids = drive(
             &starter,
             &completions,
-            &name,
+            (&name, version),
             args.missions,
             args.concurrency,
             args.rss_every,
@@ -227,6 +232,10 @@ pub async fn run(g: &Global, args: BenchArgs) -> anyhow::Result<ExitCode> {
     for t in worker_tasks {
         t.await??;
     }
+    if g.amqp_url.is_some() {
+        // This run's queues served their purpose.
+        setup::delete_amqp_topology(&g, &registry.names()).await?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -273,7 +282,7 @@ fn definition(shape: Shape, args: &BenchArgs) -> (String, String, usize) {
 async fn drive(
     engine: &Engine,
     completions: &Completions,
-    definition: &str,
+    (definition, version): (&str, i32),
     n: usize,
     concurrency: usize,
     rss_every: usize,
@@ -291,6 +300,7 @@ async fn drive(
             let started = engine
                 .start_mission(StartMission {
                     definition,
+                    version: Some(version),
                     input: json!({}),
                     ..StartMission::default()
                 })

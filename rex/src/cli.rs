@@ -75,6 +75,9 @@ pub enum Command {
     Run(RunArgs),
     /// Run every component in one process on the embedded default until Ctrl-C.
     Dev(DevArgs),
+    /// Publish events to correlation keys (e.g. `lead:42`).
+    #[command(subcommand)]
+    Events(EventsCommand),
     /// Measure throughput and latency of the engine with no-op agents.
     Bench(crate::bench::BenchArgs),
 }
@@ -181,6 +184,43 @@ pub enum MissionsCommand {
         id: uuid::Uuid,
         #[arg(long, default_value = "cancelled from the command line")]
         reason: String,
+    },
+    /// Send a signal to a mission (e.g. `lead.replied`).
+    Signal {
+        id: uuid::Uuid,
+        /// Signal name.
+        name: String,
+        /// Signal payload: inline JSON, or @path to a JSON file.
+        #[arg(long, default_value = "{}")]
+        payload: String,
+        /// Deduplication id: the same id twice acts once (default: a new one).
+        #[arg(long = "id")]
+        signal_id: Option<String>,
+    },
+    /// Run a failed or cancelled mission again, keeping the outputs of finished steps.
+    Retry {
+        id: uuid::Uuid,
+        /// Re-run this step and every step after it (default: the unfinished steps).
+        #[arg(long)]
+        from: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// Deliver an event, as a signal, to every running mission listening on KEY.
+    Publish {
+        /// Correlation key, e.g. `lead:42`.
+        #[arg(long)]
+        key: String,
+        /// Signal name.
+        name: String,
+        /// Payload: inline JSON, or @path to a JSON file.
+        #[arg(long, default_value = "{}")]
+        payload: String,
+        /// Deduplication id: the same id twice acts once per mission (default: new).
+        #[arg(long = "id")]
+        event_id: Option<String>,
     },
 }
 

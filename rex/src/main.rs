@@ -7,6 +7,7 @@ mod bench;
 mod cli;
 mod definitions;
 mod embedded;
+mod events;
 mod input;
 mod missions;
 mod render;
@@ -51,6 +52,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Missions(cmd) => missions::run(g, cmd).await,
         Command::Run(args) => embedded::run_file(g, args).await,
         Command::Dev(args) => embedded::dev(g, args).await,
+        Command::Events(cmd) => events::run(g, cmd).await,
         Command::Bench(args) => bench::run(g, args).await,
     }
 }

@@ -74,6 +74,33 @@ pub async fn run(g: &Global, cmd: MissionsCommand) -> anyhow::Result<ExitCode> {
                 print!("{}", render::mission_list(&missions));
             }
         }
+        MissionsCommand::Signal {
+            id,
+            name,
+            payload,
+            signal_id,
+        } => {
+            let engine = setup::engine(store, setup::command_broker(g).await?);
+            let signal_id = signal_id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+            let outcome = engine
+                .signal(id, &name, input::parse(&payload)?, &signal_id)
+                .await?;
+            match outcome {
+                rex_engine::Outcome::Applied => {
+                    println!("signal {name} ({signal_id}) delivered to {id}")
+                }
+                rex_engine::Outcome::Ignored => {
+                    println!(
+                        "signal {name} ({signal_id}) ignored: a duplicate, or {id} is not running"
+                    )
+                }
+            }
+        }
+        MissionsCommand::Retry { id, from } => {
+            let engine = setup::engine(store, setup::command_broker(g).await?);
+            engine.retry_mission(id, from.as_deref()).await?;
+            println!("mission {id} is running again");
+        }
         MissionsCommand::Cancel { id, reason } => {
             let engine = setup::engine(store, setup::command_broker(g).await?);
             if engine.cancel_mission(id, &reason).await? {

@@ -63,6 +63,24 @@ pub async fn amqp(g: &Global) -> anyhow::Result<Arc<dyn Broker>> {
     Ok(Arc::new(broker))
 }
 
+/// Deletes the exchanges and queues of `agents` (and the results queue) under the
+/// configured prefix.
+pub async fn delete_amqp_topology(g: &Global, agents: &[String]) -> anyhow::Result<()> {
+    let url = g
+        .amqp_url
+        .clone()
+        .unwrap_or_else(|| DEFAULT_AMQP_URL.to_owned());
+    let broker = AmqpBroker::connect(BrokerConfig {
+        url,
+        prefix: g.queue_prefix.clone(),
+        delivery_limit: g.delivery_limit,
+    })
+    .await?;
+    broker.delete_topology(agents).await?;
+    broker.shutdown().await;
+    Ok(())
+}
+
 /// RabbitMQ when a URL is configured, else the in-process broker.
 pub async fn embedded_broker(g: &Global) -> anyhow::Result<Arc<dyn Broker>> {
     if g.amqp_url.is_some() {

@@ -69,6 +69,16 @@ pub struct RawDefinition {
     /// The steps, at least one. Order does not matter for execution: `depends_on` does.
     #[schemars(length(min = 1))]
     pub steps: Vec<RawStep>,
+    /// What a signal does to the whole mission whenever it arrives, by signal name:
+    /// `cancel` (stop everything not finished), `fail`, or `skip_to <step>` (skip every
+    /// unfinished step that is not that step or after it).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub on_signal: BTreeMap<String, String>,
+    /// Keys this mission listens on, e.g. `lead:${inputs.lead_id}`: an event published
+    /// to a key reaches every running mission that has it, as a signal. Only inputs may
+    /// be referenced.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub correlation_keys: Vec<String>,
 }
 
 /// One declared mission input.
@@ -131,11 +141,26 @@ pub struct RawStep {
     #[schemars(regex(pattern = NAME_PATTERN))]
     pub id: String,
     /// The agent (worker queue) that runs the step, e.g. `scraper`. `results` is reserved.
+    /// A step is a task (`agent` + `action`), a `wait_until` or a `wait_for`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = NAME_PATTERN))]
-    pub agent: String,
+    pub agent: Option<String>,
     /// What the agent should do, e.g. `enrich`; the agent decides what actions it has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1))]
-    pub action: String,
+    pub action: Option<String>,
+    /// A durable wait before the step starts, once its dependencies are done (`3d`).
+    /// Survives restarts: it is a timer row, not a sleeping process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay: Option<RawDuration>,
+    /// Makes the step a wait until this moment: an RFC 3339 time or one `${…}`
+    /// expression that resolves to one. The step succeeds with `{"waited_until": …}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_until: Option<String>,
+    /// Makes the step a wait for a signal sent to the mission (or published to one of its
+    /// correlation keys). A signal that arrived earlier and was not used yet counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_for: Option<RawWaitFor>,
     /// The task's input: any JSON. Strings may hold `${inputs.<name>…}` and
     /// `${steps.<id>.output…}` expressions; a string that is exactly one expression keeps
     /// the referenced value's type. Defaults to `{}`.
@@ -150,6 +175,19 @@ pub struct RawStep {
     pub retry: Option<RawRetry>,
     /// How long one attempt may run before it counts as a retryable failure. No limit when
     /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<RawDuration>,
+}
+
+/// A wait for a signal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "WaitFor")]
+pub struct RawWaitFor {
+    /// The signal's name, e.g. `lead.replied`.
+    pub signal: String,
+    /// How long to wait. When it passes the step succeeds with `{"timed_out": true}`, so
+    /// later steps (and their `when`) can tell. Waits forever when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<RawDuration>,
 }

@@ -122,6 +122,19 @@ problem_codes! {
     InvalidJitter = "invalid_jitter",
     /// `retry.initial_delay` is longer than `retry.max_delay`.
     DelayOutOfOrder = "delay_out_of_order",
+    /// A step is more than one of: a task (`agent` + `action`), `wait_until`, `wait_for`.
+    ConflictingStepKind = "conflicting_step_kind",
+    /// A field that the step's kind does not use (`input` on a `wait_for` step).
+    FieldNotForStepKind = "field_not_for_step_kind",
+    /// A signal name that is empty or has characters other than letters, digits, `.`,
+    /// `_` and `-`.
+    InvalidSignalName = "invalid_signal_name",
+    /// An `on_signal` action other than `cancel`, `fail` or `skip_to <step>`.
+    InvalidSignalAction = "invalid_signal_action",
+    /// A `wait_until` that is neither an RFC 3339 time nor one `${…}` expression.
+    InvalidWaitUntil = "invalid_wait_until",
+    /// A `correlation_keys` entry that is empty or reads step outputs.
+    InvalidCorrelationKey = "invalid_correlation_key",
 
     // A mission's input, checked against the definition's declared inputs.
     /// The mission input is not a JSON object.

@@ -25,4 +25,8 @@ pub use inputs::bind_inputs;
 pub use schema::definition_schema;
 pub use template::{Expr, Scope, Template};
 pub use validate::{ValidateOptions, load, validate};
-pub use workflow::{InputSpec, InputType, RetryPolicy, Step, StepIndex, Workflow};
+pub use workflow::{
+    InputSpec, InputType, RetryPolicy, SignalAction, Step, StepIndex, StepKind, Workflow,
+};
+pub mod window;
+pub mod condition;

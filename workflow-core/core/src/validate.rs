@@ -25,7 +25,8 @@ use std::collections::{BTreeMap, HashMap};
 use crate::definition::{RawDefinition, is_valid_input_name, is_valid_name};
 use crate::error::{Problem, ProblemCode, ValidationError};
 use crate::inputs::{describe_value, type_name, value_has_type};
-use crate::workflow::{InputSpec, Workflow};
+use crate::template::{Expr, Template};
+use crate::workflow::{InputSpec, SignalAction, Workflow};
 
 use graph::Graph;
 use read::Format;
@@ -238,13 +239,91 @@ fn check(
                 "a step failed to compile without a reported problem",
             )]
         })?;
+    let on_signal = check_on_signal(&mut cx, &index);
+    let correlation_keys = check_correlation_keys(&mut cx, &inputs);
+    if !cx.problems.is_empty() {
+        return Err(cx.problems);
+    }
     Ok(Workflow {
         name: raw.name.clone(),
         version: raw.version,
         description: raw.description.clone(),
         inputs,
         steps,
+        on_signal,
+        correlation_keys,
     })
+}
+
+/// `on_signal: {lead.replied: cancel, lead.bounced: fail, meeting.booked: skip_to thank}`.
+fn check_on_signal(
+    cx: &mut Ctx<'_>,
+    index: &HashMap<&str, usize>,
+) -> BTreeMap<String, SignalAction> {
+    let mut actions = BTreeMap::new();
+    for (name, action) in &cx.raw.on_signal {
+        let field = field_path("on_signal", name);
+        if !steps::is_valid_signal_name(name) {
+            let message = format!(
+                "signal name {name:?} must be 1 to 128 letters, digits, \".\", \"_\" or \"-\""
+            );
+            cx.report_top(ProblemCode::InvalidSignalName, &field, message);
+            continue;
+        }
+        let words: Vec<&str> = action.split_whitespace().collect();
+        let parsed = match words.as_slice() {
+            ["cancel"] => Ok(SignalAction::Cancel),
+            ["fail"] => Ok(SignalAction::Fail),
+            ["skip_to", step] => match index.get(step) {
+                Some(&i) => Ok(SignalAction::SkipTo(i)),
+                None => {
+                    let hint = suggest::did_you_mean(step, index.keys().copied());
+                    Err(format!("skip_to {step:?}: not a step{hint}"))
+                }
+            },
+            _ => Err(format!(
+                "{action:?} is not an action (expected cancel, fail or skip_to <step>)"
+            )),
+        };
+        match parsed {
+            Ok(a) => {
+                actions.insert(name.clone(), a);
+            }
+            Err(message) => cx.report_top(ProblemCode::InvalidSignalAction, &field, message),
+        }
+    }
+    actions
+}
+
+/// Correlation keys may read inputs only: they are resolved when the mission starts.
+fn check_correlation_keys(cx: &mut Ctx<'_>, inputs: &BTreeMap<String, InputSpec>) -> Vec<Template> {
+    let mut keys = Vec::new();
+    for (k, text) in cx.raw.correlation_keys.iter().enumerate() {
+        let field = format!("correlation_keys[{k}]");
+        let problem = match Template::parse(&serde_json::Value::String(text.clone())) {
+            _ if text.trim().is_empty() => Some("a correlation key must not be empty".to_owned()),
+            Err(e) => Some(e.to_string()),
+            Ok(t) => {
+                let bad = t.exprs().into_iter().find_map(|e| match e {
+                    Expr::StepOutput { .. } => {
+                        Some(format!("{e}: correlation keys may only read inputs"))
+                    }
+                    Expr::Input { name, .. } if !inputs.contains_key(name) => {
+                        Some(format!("{e} refers to an undeclared input {name:?}"))
+                    }
+                    Expr::Input { .. } => None,
+                });
+                if bad.is_none() {
+                    keys.push(t);
+                }
+                bad
+            }
+        };
+        if let Some(message) = problem {
+            cx.report_top(ProblemCode::InvalidCorrelationKey, &field, message);
+        }
+    }
+    keys
 }
 
 /// 0 for a top-level field, 1 + N for `steps[N]…`.

@@ -20,6 +20,10 @@ pub struct Workflow {
     pub inputs: BTreeMap<String, InputSpec>,
     /// Steps in definition order; `StepIndex` values index into this vector.
     pub steps: Vec<Step>,
+    /// Mission-wide reactions to signals, by signal name.
+    pub on_signal: BTreeMap<String, SignalAction>,
+    /// Keys the mission listens on for published events (templates over inputs).
+    pub correlation_keys: Vec<Template>,
 }
 
 /// Position of a step in [`Workflow::steps`].
@@ -29,6 +33,21 @@ impl Workflow {
     /// The index of the step called `id`, if any.
     pub fn step_index(&self, id: &str) -> Option<StepIndex> {
         self.steps.iter().position(|s| s.id == id)
+    }
+
+    /// Whether step `descendant` runs after `ancestor` (transitively), or is it.
+    pub fn is_at_or_after(&self, descendant: StepIndex, ancestor: StepIndex) -> bool {
+        let mut stack = vec![descendant];
+        let mut seen = vec![false; self.steps.len()];
+        while let Some(i) = stack.pop() {
+            if i == ancestor {
+                return true;
+            }
+            if !std::mem::replace(&mut seen[i], true) {
+                stack.extend(&self.steps[i].depends_on);
+            }
+        }
+        false
     }
 
     /// Steps that no other step depends on; their outputs form the mission's output.
@@ -46,7 +65,7 @@ impl Workflow {
 
     /// Every agent named by a step, sorted and deduplicated.
     pub fn agents(&self) -> Vec<&str> {
-        let mut agents: Vec<&str> = self.steps.iter().map(|s| s.agent.as_str()).collect();
+        let mut agents: Vec<&str> = self.steps.iter().filter_map(Step::agent).collect();
         agents.sort_unstable();
         agents.dedup();
         agents
@@ -77,16 +96,56 @@ pub struct InputSpec {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Step {
     pub id: String,
-    /// The agent whose queue runs this step.
-    pub agent: String,
-    pub action: String,
-    /// The step's input, with `${…}` expressions still to be resolved at dispatch.
-    pub input: Template,
+    /// What the step does once it starts.
+    pub kind: StepKind,
     /// Indices of the steps this one waits for; sorted, no duplicates.
     pub depends_on: Vec<StepIndex>,
     pub retry: RetryPolicy,
     /// How long one attempt may run before it counts as a retryable failure.
     pub timeout: Option<Duration>,
+    /// A durable wait between the dependencies being done and the step starting.
+    pub delay: Option<Duration>,
+}
+
+/// What a step does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepKind {
+    /// A task for an agent's queue.
+    Task {
+        /// The agent whose queue runs this step.
+        agent: String,
+        action: String,
+        /// The input, with `${…}` expressions still to be resolved at dispatch.
+        input: Template,
+    },
+    /// Waits until the moment the template resolves to (RFC 3339).
+    WaitUntil { at: Template },
+    /// Waits for a signal, at most `timeout`.
+    WaitFor {
+        signal: String,
+        timeout: Option<Duration>,
+    },
+}
+
+impl Step {
+    /// The agent of a task step.
+    pub fn agent(&self) -> Option<&str> {
+        match &self.kind {
+            StepKind::Task { agent, .. } => Some(agent),
+            _ => None,
+        }
+    }
+}
+
+/// What a signal does to a whole mission (`on_signal`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignalAction {
+    /// Stop every unfinished step; the mission ends `cancelled`.
+    Cancel,
+    /// The mission ends `failed`.
+    Fail,
+    /// Skip every unfinished step that is neither this one nor one after it.
+    SkipTo(StepIndex),
 }
 
 /// When and how often a failed step is tried again.

@@ -79,12 +79,15 @@ fn definition(dag: &Dag) -> RawDefinition {
             }
             RawStep {
                 id: id(node),
-                agent: "noop".into(),
-                action: "noop".into(),
+                agent: Some("noop".into()),
+                action: Some("noop".into()),
                 input: Some(Value::Object(input)),
                 depends_on: dag.deps[node].iter().map(|&d| id(d)).collect(),
                 retry: None,
                 timeout: None,
+                delay: None,
+                wait_until: None,
+                wait_for: None,
             }
         })
         .collect();
@@ -94,6 +97,8 @@ fn definition(dag: &Dag) -> RawDefinition {
         description: None,
         inputs: Default::default(),
         steps,
+        on_signal: Default::default(),
+        correlation_keys: Vec::new(),
     }
 }
 

@@ -89,24 +89,31 @@ fn the_examples_have_the_shapes_their_names_promise() {
     let deps: Vec<Vec<usize>> = diamond.steps.iter().map(|s| s.depends_on.clone()).collect();
     assert_eq!(deps, vec![vec![], vec![0], vec![0], vec![1, 2]]);
     for sleeper in &diamond.steps[1..3] {
-        assert_eq!(
-            (sleeper.agent.as_str(), sleeper.action.as_str()),
-            ("sleep", "sleep")
-        );
-        assert_eq!(sleeper.input.resolve(&NoScope).unwrap(), json!({"ms": 200}));
+        let (agent, action, input) = task(sleeper);
+        assert_eq!((agent, action), ("sleep", "sleep"));
+        assert_eq!(input.resolve(&NoScope).unwrap(), json!({"ms": 200}));
     }
 
     let retry = load_example(&examples_dir().join("retry.yaml"));
     let flaky = &retry.steps[0];
+    let (agent, action, input) = task(flaky);
+    assert_eq!((agent, action), ("fail", "fail"));
     assert_eq!(
-        (flaky.agent.as_str(), flaky.action.as_str()),
-        ("fail", "fail")
-    );
-    assert_eq!(
-        flaky.input.resolve(&NoScope).unwrap(),
+        input.resolve(&NoScope).unwrap(),
         json!({"pattern": "retry,retry,ok"})
     );
     assert_eq!(flaky.retry.max_attempts, 3);
+}
+
+fn task(step: &rex_core::Step) -> (&str, &str, &rex_core::Template) {
+    match &step.kind {
+        rex_core::StepKind::Task {
+            agent,
+            action,
+            input,
+        } => (agent, action, input),
+        other => panic!("{}: a task step expected, got {other:?}", step.id),
+    }
 }
 
 struct NoScope;

@@ -21,6 +21,8 @@ pub struct Catalog {
     store: Store,
     options: Arc<ValidateOptions>,
     cache: Arc<RwLock<HashMap<Uuid, Arc<Workflow>>>>,
+    /// Stored rows by (name, version): immutable once stored.
+    pinned: Arc<RwLock<HashMap<(String, i32), Registered>>>,
 }
 
 /// A definition as stored, with its compiled form.
@@ -39,6 +41,7 @@ impl Catalog {
             store,
             options: Arc::new(options),
             cache: Arc::default(),
+            pinned: Arc::default(),
         }
     }
 
@@ -81,8 +84,19 @@ impl Catalog {
         })
     }
 
-    /// The definition `name` at `version` (the latest when `None`).
+    /// The definition `name` at `version` (the latest when `None`). A pinned version
+    /// is immutable, so after its first lookup it is answered from memory; "latest"
+    /// is looked up every time, since another process may push a newer one.
     pub async fn get(&self, name: &str, version: Option<i32>) -> Result<Registered, EngineError> {
+        if let Some(v) = version
+            && let Some(hit) = self
+                .pinned
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&(name.to_owned(), v))
+        {
+            return Ok(hit.clone());
+        }
         let row = self
             .store
             .get_definition(name, version)
@@ -92,11 +106,19 @@ impl Catalog {
                 version: version.map_or_else(|| "latest".to_owned(), |v| v.to_string()),
             })?;
         let workflow = self.compile(&row)?;
-        Ok(Registered {
+        let registered = Registered {
             row,
             workflow,
             created: false,
-        })
+        };
+        self.pinned
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                (name.to_owned(), registered.row.version),
+                registered.clone(),
+            );
+        Ok(registered)
     }
 
     /// The compiled workflow of a stored definition row id.

@@ -9,14 +9,14 @@ use rex_broker::Broker;
 use rex_core::machine::{self, Command, Event, MissionState, MissionStatus, StepStatus};
 use rex_core::protocol::{Clock, TaskMessage};
 use rex_core::{Workflow, inputs::bind_inputs};
-use rex_store::entity::{missions, steps, timers};
+use rex_store::entity::{missions, signals, steps, timers};
 use rex_store::{NewOutbox, Store};
 use serde_json::Value;
 use tokio::sync::broadcast;
 use tracing::{debug, warn};
 use uuid::Uuid;
 
-use crate::convert::{mission_state, step_row, update_mission_row};
+use crate::convert::{mission_state, signal_row, step_row, update_mission_row};
 use crate::publish::{Outgoing, task_outbox};
 use crate::{Catalog, EngineError};
 
@@ -107,24 +107,23 @@ impl Engine {
     /// Creates a mission and dispatches its first steps.
     #[tracing::instrument(skip_all, fields(rex.definition = %req.definition, rex.mission.id))]
     pub async fn start_mission(&self, req: StartMission) -> Result<Started, EngineError> {
-        if let Some(key) = &req.idempotency_key
-            && let Some(existing) = self.store.find_mission_by_idempotency_key(key).await?
-        {
-            return Ok(Started {
-                id: existing.id,
-                created: false,
-            });
-        }
         let registered = self.catalog.get(&req.definition, req.version).await?;
         let workflow = registered.workflow;
         let input = bind_inputs(&workflow, &req.input).map_err(|problems| {
             let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
             EngineError::Invalid(format!("mission input: {}", lines.join("; ")))
         })?;
+        if let Some(key) = &req.idempotency_key
+            && let Some(existing) = self.store.find_mission_by_idempotency_key(key).await?
+        {
+            return same_submission(existing, &registered.row.id, &input, key);
+        }
+        let keys = correlation_keys(&workflow, &input)?;
 
         let now = self.clock.now();
         let id = Uuid::now_v7();
         tracing::Span::current().record("rex.mission.id", tracing::field::display(id));
+        let mission_input = input.clone();
         let mut state = MissionState::new(id.to_string(), &workflow, input.clone());
         let applied = machine::apply(&mut state, &workflow, Event::Start, now);
 
@@ -156,14 +155,12 @@ impl Engine {
             if let Some(key) = &req.idempotency_key
                 && let Some(existing) = self.store.find_mission_by_idempotency_key(key).await?
             {
-                return Ok(Started {
-                    id: existing.id,
-                    created: false,
-                });
+                return same_submission(existing, &registered.row.id, &mission_input, key);
             }
             return Err(err.into());
         }
         rex_store::upsert_steps(&txn, &step_rows).await?;
+        rex_store::insert_mission_keys(&txn, id, &keys).await?;
         let outgoing = effects.write(&txn).await?;
         txn.commit().await.map_err(rex_store::StoreError::from)?;
 
@@ -177,27 +174,6 @@ impl Engine {
             self.delete_published(&ids).await;
         }
         Ok(Started { id, created: true })
-    }
-
-    /// Asks a mission to stop. Returns false when it had already finished.
-    pub async fn cancel_mission(&self, id: Uuid, reason: &str) -> Result<bool, EngineError> {
-        if self.store.get_mission(id).await?.is_none() {
-            return Err(EngineError::MissionNotFound(id));
-        }
-        let committed = self
-            .commit(
-                vec![(
-                    id,
-                    Event::Cancel {
-                        reason: reason.to_owned(),
-                    },
-                )],
-                &[],
-            )
-            .await?;
-        let changed = committed.applied > 0;
-        self.finish_commit(committed).await;
-        Ok(changed)
     }
 
     /// Applies `events` (in order per mission) in one transaction; `fired_timers` are
@@ -233,10 +209,36 @@ impl Engine {
         for s in &all_steps {
             steps_of.entry(s.mission_id).or_default().push(s);
         }
+        // Signals matter only to missions that wait for them or receive one now: most
+        // batches (plain task results) skip the query.
+        let mut needs_signals = by_mission
+            .values()
+            .flatten()
+            .any(|e| matches!(e, Event::Signal { .. }));
+        for row in &rows {
+            if needs_signals {
+                break;
+            }
+            let wf = self.catalog.workflow(row.definition_id).await?;
+            needs_signals = wf
+                .steps
+                .iter()
+                .any(|s| matches!(s.kind, rex_core::StepKind::WaitFor { .. }));
+        }
+        let all_signals = if needs_signals {
+            rex_store::load_signals(&txn, &ids).await?
+        } else {
+            Vec::new()
+        };
+        let mut signals_of: BTreeMap<Uuid, Vec<&signals::Model>> = BTreeMap::new();
+        for s in &all_signals {
+            signals_of.entry(s.mission_id).or_default().push(s);
+        }
 
         let mut out = Committed::default();
         let mut changed_missions = Vec::new();
         let mut changed_steps = Vec::new();
+        let mut changed_signals = Vec::new();
         let mut effects = Effects::default();
         for mut row in rows {
             let Some(events) = by_mission.remove(&row.id) else {
@@ -246,9 +248,11 @@ impl Engine {
             let mut state = mission_state(
                 &row,
                 steps_of.get(&row.id).map(Vec::as_slice).unwrap_or(&[]),
+                signals_of.get(&row.id).map(Vec::as_slice).unwrap_or(&[]),
                 &workflow,
             )?;
             let mut touched = BTreeSet::new();
+            let mut touched_signals = BTreeSet::new();
             let mut mission_changed = false;
             let mut commands = Vec::new();
             for event in events {
@@ -260,12 +264,22 @@ impl Engine {
                 }
                 out.applied += 1;
                 touched.extend(applied.changed_steps);
+                touched_signals.extend(applied.changed_signals);
                 mission_changed |= applied.mission_changed;
                 commands.extend(applied.commands);
             }
-            if touched.is_empty() && !mission_changed && commands.is_empty() {
+            if touched.is_empty()
+                && touched_signals.is_empty()
+                && !mission_changed
+                && commands.is_empty()
+            {
                 continue;
             }
+            changed_signals.extend(
+                touched_signals
+                    .iter()
+                    .map(|&i| signal_row(row.id, &state, i)),
+            );
             for &index in &touched {
                 let step = step_row(row.id, &workflow, &state, index, now);
                 out.updates.push(MissionUpdate {
@@ -294,6 +308,9 @@ impl Engine {
         }
 
         rex_store::upsert_steps(&txn, &changed_steps).await?;
+        if !changed_signals.is_empty() {
+            rex_store::upsert_signals(&txn, &changed_signals).await?;
+        }
         rex_store::update_missions(&txn, &changed_missions).await?;
         if !fired_timers.is_empty() {
             rex_store::delete_timers(&txn, fired_timers).await?;
@@ -444,5 +461,50 @@ impl Effects {
             .zip(ids)
             .map(|(row, id)| Outgoing::from_new(id, row))
             .collect())
+    }
+}
+
+/// A start with a known idempotency key: the same submission gets the existing mission,
+/// another one is a conflict.
+fn same_submission(
+    existing: missions::Model,
+    definition_id: &Uuid,
+    input: &Value,
+    key: &str,
+) -> Result<Started, EngineError> {
+    if existing.definition_id != *definition_id || existing.input != *input {
+        return Err(EngineError::Conflict(format!(
+            "idempotency key {key:?} was used for mission {} with another definition or input",
+            existing.id
+        )));
+    }
+    Ok(Started {
+        id: existing.id,
+        created: false,
+    })
+}
+
+/// The mission's correlation keys, resolved against its input.
+fn correlation_keys(workflow: &Workflow, input: &Value) -> Result<Vec<String>, EngineError> {
+    let state = MissionState::new(String::new(), workflow, input.clone());
+    workflow
+        .correlation_keys
+        .iter()
+        .map(|t| match t.resolve(&InputScope(&state)) {
+            Ok(Value::String(s)) => Ok(s),
+            Ok(other) => Ok(other.to_string()),
+            Err(e) => Err(EngineError::Invalid(format!("correlation key: {e}"))),
+        })
+        .collect()
+}
+
+struct InputScope<'a>(&'a MissionState);
+
+impl rex_core::Scope for InputScope<'_> {
+    fn input(&self, name: &str) -> Option<&Value> {
+        self.0.input.get(name)
+    }
+    fn step_output(&self, _step: &str) -> Option<&Value> {
+        None
     }
 }

@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use rex_core::Workflow;
-use rex_core::machine::{MissionState, MissionStatus, StepState, StepStatus};
-use rex_store::entity::{missions, steps};
+use rex_core::machine::{MissionState, MissionStatus, SignalRecord, StepState, StepStatus};
+use rex_store::entity::{missions, signals, steps};
 
 use crate::EngineError;
 
@@ -11,6 +11,7 @@ use crate::EngineError;
 pub(crate) fn mission_state(
     mission: &missions::Model,
     step_rows: &[&steps::Model],
+    signal_rows: &[&signals::Model],
     workflow: &Workflow,
 ) -> Result<MissionState, EngineError> {
     let status: MissionStatus = mission
@@ -38,9 +39,37 @@ pub(crate) fn mission_state(
             error: row.error.clone(),
             dispatched_at: row.dispatched_at,
             finished_at: row.finished_at,
+            retry_base: u32::try_from(row.retry_base).unwrap_or(0),
         };
     }
+    state.signals = signal_rows
+        .iter()
+        .map(|s| SignalRecord {
+            id: s.signal_id.clone(),
+            name: s.name.clone(),
+            payload: s.payload.clone(),
+            received_at: s.received_at,
+            consumed_by: s.consumed_by.clone(),
+        })
+        .collect();
     Ok(state)
+}
+
+/// The row of signal `index` as it stands in `state`.
+pub(crate) fn signal_row(
+    mission_id: uuid::Uuid,
+    state: &MissionState,
+    index: usize,
+) -> signals::Model {
+    let s = &state.signals[index];
+    signals::Model {
+        mission_id,
+        signal_id: s.id.clone(),
+        name: s.name.clone(),
+        payload: s.payload.clone(),
+        received_at: s.received_at,
+        consumed_by: s.consumed_by.clone(),
+    }
 }
 
 /// The row of step `index` as it stands in `state`.
@@ -63,6 +92,7 @@ pub(crate) fn step_row(
         dispatched_at: s.dispatched_at,
         finished_at: s.finished_at,
         updated_at: now,
+        retry_base: s.retry_base as i32,
     }
 }
 

@@ -15,6 +15,10 @@ pub enum EngineError {
     DefinitionNotFound { name: String, version: String },
     #[error("mission {0} not found")]
     MissionNotFound(uuid::Uuid),
+    /// The request contradicts what is stored (an idempotency key reused for other
+    /// input, a retry of a running mission, a step that does not exist).
+    #[error("{0}")]
+    Conflict(String),
     /// Stored data that this version cannot read (e.g. an unknown status string).
     #[error("corrupt row: {0}")]
     Corrupt(String),

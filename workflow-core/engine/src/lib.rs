@@ -13,6 +13,7 @@
 
 pub mod catalog;
 mod commit;
+mod control;
 mod convert;
 mod error;
 pub mod fault;
@@ -23,5 +24,6 @@ pub mod timers;
 
 pub use catalog::Catalog;
 pub use commit::{Committed, Engine, MissionUpdate, StartMission, Started};
+pub use control::Outcome;
 pub use error::EngineError;
 pub use orchestrator::{LatencyProbe, Orchestrator, OrchestratorConfig};

@@ -23,7 +23,7 @@ mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use entity::{attempts, definitions, missions, outbox, steps, timers};
+pub use entity::{attempts, definitions, mission_keys, missions, outbox, signals, steps, timers};
 pub use error::StoreError;
 pub use query::attempts::{AttemptOutcome, Claim, NewAttempt};
 pub use query::definitions::{NewDefinition, PutDefinition};
@@ -31,6 +31,9 @@ pub use query::missions::{
     MissionFilter, insert_mission, lock_mission, lock_missions, update_missions,
 };
 pub use query::outbox::{NewOutbox, claim_outbox, delete_outbox, insert_outbox};
+pub use query::signals::{
+    insert_mission_keys, load_signals, running_missions_with_key, upsert_signals,
+};
 pub use query::steps::{load_steps, upsert_steps};
 pub use query::timers::{
     claim_due_timers, delete_mission_timers, delete_timers, insert_timers, next_timer_due,

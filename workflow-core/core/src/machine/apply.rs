@@ -1,13 +1,14 @@
 //! The transition function.
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use super::{
-    Command, Event, MissionState, MissionStatus, StepFailure, StepStatus, Task, TimerKind,
+    Command, Event, MissionState, MissionStatus, SignalRecord, StepFailure, StepStatus, Task,
+    TimerKind,
 };
 use crate::template::Scope;
-use crate::workflow::{StepIndex, Workflow};
+use crate::workflow::{SignalAction, StepIndex, StepKind, Workflow};
 
 /// The result of applying one event.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -18,6 +19,8 @@ pub struct Applied {
     pub changed_steps: Vec<StepIndex>,
     /// Whether the mission row itself (status, output, error) changed.
     pub mission_changed: bool,
+    /// Signals (indices into [`MissionState::signals`]) received or used.
+    pub changed_signals: Vec<usize>,
     /// Why the event was ignored, when it was (duplicate, stale, unknown step…).
     pub ignored: Option<&'static str>,
 }
@@ -32,7 +35,10 @@ impl Applied {
 
     /// True when the event changed nothing.
     pub fn is_noop(&self) -> bool {
-        self.commands.is_empty() && self.changed_steps.is_empty() && !self.mission_changed
+        self.commands.is_empty()
+            && self.changed_steps.is_empty()
+            && !self.mission_changed
+            && self.changed_signals.is_empty()
     }
 }
 
@@ -66,10 +72,14 @@ pub fn apply(
         } => tx.step_failed(&step, attempt, error),
         Event::TimerFired(kind) => tx.timer_fired(kind),
         Event::Cancel { reason } => tx.cancel(reason),
+        Event::Signal { id, name, payload } => tx.signal(id, name, payload),
+        Event::Retry { from } => tx.retry(from.as_deref()),
     }
     let mut out = tx.out;
     out.changed_steps.sort_unstable();
     out.changed_steps.dedup();
+    out.changed_signals.sort_unstable();
+    out.changed_signals.dedup();
     out
 }
 
@@ -115,19 +125,26 @@ impl Transition<'_> {
             Ok(index) => index,
             Err(reason) => return self.ignore(reason),
         };
+        self.succeed(index, output);
+    }
+
+    /// Records step `index` as succeeded, then moves the mission on.
+    fn succeed(&mut self, index: StepIndex, output: Value) {
         let step = &mut self.state.steps[index];
         step.status = StepStatus::Succeeded;
         step.output = Some(output);
         step.error = None;
         step.finished_at = Some(self.now);
         self.out.changed_steps.push(index);
+        self.advance();
+    }
 
-        if self
-            .state
-            .steps
-            .iter()
-            .all(|s| s.status == StepStatus::Succeeded)
-        {
+    /// Finishes the mission when every step is done, else starts what became ready.
+    fn advance(&mut self) {
+        if self.state.status != MissionStatus::Running {
+            return;
+        }
+        if self.state.steps.iter().all(|s| s.status.is_done()) {
             self.finish_succeeded();
         } else {
             self.dispatch_ready();
@@ -157,6 +174,31 @@ impl Transition<'_> {
                 }
                 self.dispatch(index);
             }
+            TimerKind::Delay { step, attempt } => {
+                match self.waiting_step(&step, attempt, StepStatus::Delayed) {
+                    Ok(index) => self.begin(index),
+                    Err(reason) => self.ignore(reason),
+                }
+            }
+            TimerKind::WaitUntil { step, attempt } => {
+                match self.waiting_step(&step, attempt, StepStatus::Waiting) {
+                    Ok(index) => self.succeed(index, json!({"waited_until": self.now})),
+                    Err(reason) => self.ignore(reason),
+                }
+            }
+            TimerKind::WaitTimeout { step, attempt } => {
+                match self.waiting_step(&step, attempt, StepStatus::Waiting) {
+                    Ok(index) => {
+                        let signal = match &self.workflow.steps[index].kind {
+                            StepKind::WaitFor { signal, .. } => signal.clone(),
+                            _ => String::new(),
+                        };
+                        let output = json!({"signal": signal, "timed_out": true, "payload": null});
+                        self.succeed(index, output);
+                    }
+                    Err(reason) => self.ignore(reason),
+                }
+            }
             TimerKind::Timeout { step, attempt } => {
                 let index = match self.current_step(&step, attempt) {
                     Ok(index) => index,
@@ -174,6 +216,132 @@ impl Transition<'_> {
         }
     }
 
+    /// The step `id` waiting in `status` at `attempt`, or why a timer about it is stale.
+    fn waiting_step(
+        &self,
+        id: &str,
+        attempt: u32,
+        status: StepStatus,
+    ) -> Result<StepIndex, &'static str> {
+        if self.state.status != MissionStatus::Running {
+            return Err("mission is not running");
+        }
+        let index = self.workflow.step_index(id).ok_or("unknown step")?;
+        let step = &self.state.steps[index];
+        if step.status != status || step.attempt != attempt {
+            return Err("stale timer");
+        }
+        Ok(index)
+    }
+
+    fn signal(&mut self, id: String, name: String, payload: Value) {
+        if self.state.signals.iter().any(|s| s.id == id) {
+            return self.ignore("duplicate signal");
+        }
+        if self.state.status != MissionStatus::Running {
+            return self.ignore("mission is not running");
+        }
+        self.state.signals.push(SignalRecord {
+            id,
+            name: name.clone(),
+            payload: payload.clone(),
+            received_at: self.now,
+            consumed_by: None,
+        });
+        let signal = self.state.signals.len() - 1;
+        self.out.changed_signals.push(signal);
+
+        if let Some(action) = self.workflow.on_signal.get(&name).cloned() {
+            self.state.signals[signal].consumed_by = Some("on_signal".to_owned());
+            match action {
+                SignalAction::Cancel => {
+                    self.cancel_unfinished_steps();
+                    self.finish(
+                        MissionStatus::Cancelled,
+                        None,
+                        Some(format!("cancelled by signal {name:?}")),
+                    );
+                }
+                SignalAction::Fail => {
+                    self.cancel_unfinished_steps();
+                    self.finish(
+                        MissionStatus::Failed,
+                        None,
+                        Some(format!("failed by signal {name:?}")),
+                    );
+                }
+                SignalAction::SkipTo(target) => {
+                    for j in 0..self.workflow.steps.len() {
+                        let status = self.state.steps[j].status;
+                        if !status.is_terminal() && !self.workflow.is_at_or_after(j, target) {
+                            let step = &mut self.state.steps[j];
+                            step.status = StepStatus::Skipped;
+                            step.finished_at = Some(self.now);
+                            self.out.changed_steps.push(j);
+                        }
+                    }
+                    self.advance();
+                }
+            }
+            return;
+        }
+        // A step waiting for it takes it; otherwise it waits for one (lookback).
+        let waiting = (0..self.workflow.steps.len()).find(|&j| {
+            self.state.steps[j].status == StepStatus::Waiting
+                && matches!(&self.workflow.steps[j].kind, StepKind::WaitFor { signal, .. } if *signal == name)
+        });
+        if let Some(j) = waiting {
+            self.take_signal(j, signal);
+        }
+    }
+
+    /// Step `index` (a `wait_for`) uses signal `signal` and succeeds with it.
+    fn take_signal(&mut self, index: StepIndex, signal: usize) {
+        let record = &mut self.state.signals[signal];
+        record.consumed_by = Some(self.workflow.steps[index].id.clone());
+        let output = json!({
+            "signal": record.name,
+            "timed_out": false,
+            "payload": record.payload,
+        });
+        self.out.changed_signals.push(signal);
+        self.succeed(index, output);
+    }
+
+    fn retry(&mut self, from: Option<&str>) {
+        if !matches!(
+            self.state.status,
+            MissionStatus::Failed | MissionStatus::Cancelled
+        ) {
+            return self.ignore("only a failed or cancelled mission can be retried");
+        }
+        let from = match from {
+            Some(id) => match self.workflow.step_index(id) {
+                Some(index) => Some(index),
+                None => return self.ignore("unknown step"),
+            },
+            None => None,
+        };
+        for j in 0..self.workflow.steps.len() {
+            let rerun = !self.state.steps[j].status.is_done()
+                || from.is_some_and(|f| self.workflow.is_at_or_after(j, f));
+            if rerun {
+                let step = &mut self.state.steps[j];
+                step.status = StepStatus::Pending;
+                step.output = None;
+                step.error = None;
+                step.finished_at = None;
+                step.retry_base = step.attempt;
+                self.out.changed_steps.push(j);
+            }
+        }
+        self.state.status = MissionStatus::Running;
+        self.state.output = None;
+        self.state.error = None;
+        self.out.mission_changed = true;
+        self.advance();
+    }
+
     fn cancel(&mut self, reason: String) {
         if self.state.status.is_terminal() {
             return self.ignore("mission already finished");
@@ -187,11 +355,12 @@ impl Transition<'_> {
         let policy = &self.workflow.steps[index].retry;
         let step = &mut self.state.steps[index];
         let attempt = step.attempt;
+        let tries = attempt - step.retry_base.min(attempt);
         step.error = Some(error.message.clone());
         step.finished_at = Some(self.now);
         self.out.changed_steps.push(index);
 
-        if error.retryable && attempt < policy.max_attempts {
+        if error.retryable && tries < policy.max_attempts {
             step.status = StepStatus::WaitingRetry;
             let unit = jitter_unit(&self.state.id, &self.workflow.steps[index].id, attempt);
             let delay = policy.delay_after(attempt, unit);
@@ -210,8 +379,8 @@ impl Transition<'_> {
         let id = &self.workflow.steps[index].id;
         let message = if error.retryable {
             format!(
-                "step \"{id}\" failed after {attempt} attempt{}: {}",
-                if attempt == 1 { "" } else { "s" },
+                "step \"{id}\" failed after {tries} attempt{}: {}",
+                if tries == 1 { "" } else { "s" },
                 error.message
             )
         } else {
@@ -234,19 +403,106 @@ impl Transition<'_> {
         }
     }
 
-    /// Dispatches every pending step whose dependencies all succeeded.
+    /// Starts every pending step whose dependencies are all done.
     fn dispatch_ready(&mut self) {
         for index in 0..self.workflow.steps.len() {
             if self.state.status != MissionStatus::Running {
-                return; // a dispatch failed the mission
+                return; // starting a step ended the mission
             }
             let ready = self.state.steps[index].status == StepStatus::Pending
                 && self.workflow.steps[index]
                     .depends_on
                     .iter()
-                    .all(|&d| self.state.steps[d].status == StepStatus::Succeeded);
+                    .all(|&d| self.state.steps[d].status.is_done());
             if ready {
-                self.dispatch(index);
+                self.start_step(index);
+            }
+        }
+    }
+
+    /// A ready step: wait out its `delay` first, if it has one.
+    fn start_step(&mut self, index: StepIndex) {
+        let Some(delay) = self.workflow.steps[index].delay else {
+            return self.begin(index);
+        };
+        let step = &mut self.state.steps[index];
+        step.status = StepStatus::Delayed;
+        self.out.changed_steps.push(index);
+        self.out.commands.push(Command::ArmTimer {
+            kind: TimerKind::Delay {
+                step: self.workflow.steps[index].id.clone(),
+                attempt: step.attempt,
+            },
+            due: self.now + to_chrono(delay),
+        });
+    }
+
+    /// Does what the step is for: dispatch a task, or begin a wait.
+    fn begin(&mut self, index: StepIndex) {
+        match &self.workflow.steps[index].kind {
+            StepKind::Task { .. } => self.dispatch(index),
+            StepKind::WaitUntil { at } => {
+                let resolved = at.resolve(&StateScope(self.state, self.workflow));
+                let due = match &resolved {
+                    Ok(Value::String(s)) => DateTime::parse_from_rfc3339(s)
+                        .map(|d| d.with_timezone(&Utc))
+                        .map_err(|e| format!("wait_until: {s:?} is not an RFC 3339 time: {e}")),
+                    Ok(other) => Err(format!("wait_until: {other} is not an RFC 3339 time")),
+                    Err(e) => Err(format!("wait_until: {e}")),
+                };
+                let step = &mut self.state.steps[index];
+                step.attempt += 1;
+                step.dispatched_at = Some(self.now);
+                match due {
+                    Err(message) => self.fail_attempt(
+                        index,
+                        StepFailure {
+                            message,
+                            retryable: false,
+                        },
+                    ),
+                    Ok(due) if due <= self.now => {
+                        self.succeed(index, json!({"waited_until": due}));
+                    }
+                    Ok(due) => {
+                        step.status = StepStatus::Waiting;
+                        let attempt = step.attempt;
+                        self.out.changed_steps.push(index);
+                        self.out.commands.push(Command::ArmTimer {
+                            kind: TimerKind::WaitUntil {
+                                step: self.workflow.steps[index].id.clone(),
+                                attempt,
+                            },
+                            due,
+                        });
+                    }
+                }
+            }
+            StepKind::WaitFor { signal, timeout } => {
+                let step = &mut self.state.steps[index];
+                step.attempt += 1;
+                step.status = StepStatus::Waiting;
+                step.dispatched_at = Some(self.now);
+                let attempt = step.attempt;
+                self.out.changed_steps.push(index);
+                // A signal that came before the wait counts (lookback).
+                if let Some(buffered) = self
+                    .state
+                    .signals
+                    .iter()
+                    .position(|s| s.consumed_by.is_none() && s.name == *signal)
+                {
+                    return self.take_signal(index, buffered);
+                }
+                if let Some(timeout) = timeout {
+                    self.out.commands.push(Command::ArmTimer {
+                        kind: TimerKind::WaitTimeout {
+                            step: self.workflow.steps[index].id.clone(),
+                            attempt,
+                        },
+                        due: self.now + to_chrono(*timeout),
+                    });
+                }
             }
         }
     }
@@ -254,7 +510,15 @@ impl Transition<'_> {
     /// Starts the next attempt of step `index`.
     fn dispatch(&mut self, index: StepIndex) {
         let def = &self.workflow.steps[index];
-        let input = match def.input.resolve(&StateScope(self.state, self.workflow)) {
+        let StepKind::Task {
+            agent,
+            action,
+            input: template,
+        } = &def.kind
+        else {
+            return self.begin(index);
+        };
+        let input = match template.resolve(&StateScope(self.state, self.workflow)) {
             Ok(input) => input,
             Err(err) => {
                 // The data a step needs is not there: retrying cannot help.
@@ -284,8 +548,8 @@ impl Transition<'_> {
             step: index,
             step_id: def.id.clone(),
             attempt,
-            agent: def.agent.clone(),
-            action: def.action.clone(),
+            agent: agent.clone(),
+            action: action.clone(),
             input,
         }));
         if let Some(timeout) = def.timeout {

@@ -11,7 +11,7 @@ mod apply;
 mod state;
 
 pub use apply::{Applied, apply};
-pub use state::{MissionState, MissionStatus, StepState, StepStatus, UnknownStatus};
+pub use state::{MissionState, MissionStatus, SignalRecord, StepState, StepStatus, UnknownStatus};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -41,6 +41,15 @@ pub enum Event {
     TimerFired(TimerKind),
     /// Someone asked to stop the mission.
     Cancel { reason: String },
+    /// A signal for the mission (directly, or through one of its correlation keys).
+    Signal {
+        id: String,
+        name: String,
+        payload: Value,
+    },
+    /// Run a failed or cancelled mission again from its unfinished steps, or from
+    /// `from` and every step after it; finished steps keep their outputs.
+    Retry { from: Option<String> },
 }
 
 /// An attempt's error as the worker reported it.
@@ -59,6 +68,12 @@ pub enum TimerKind {
     Retry { step: String, attempt: u32 },
     /// `attempt` of `step` has run too long.
     Timeout { step: String, attempt: u32 },
+    /// The `delay` of `step` has passed: start it.
+    Delay { step: String, attempt: u32 },
+    /// The moment a `wait_until` step waits for has come.
+    WaitUntil { step: String, attempt: u32 },
+    /// A `wait_for` step waited its `timeout` without the signal.
+    WaitTimeout { step: String, attempt: u32 },
 }
 
 impl TimerKind {
@@ -67,18 +82,29 @@ impl TimerKind {
         match self {
             TimerKind::Retry { .. } => "retry",
             TimerKind::Timeout { .. } => "timeout",
+            TimerKind::Delay { .. } => "delay",
+            TimerKind::WaitUntil { .. } => "wait_until",
+            TimerKind::WaitTimeout { .. } => "wait_timeout",
         }
     }
 
     pub fn step(&self) -> &str {
         match self {
-            TimerKind::Retry { step, .. } | TimerKind::Timeout { step, .. } => step,
+            TimerKind::Retry { step, .. }
+            | TimerKind::Timeout { step, .. }
+            | TimerKind::Delay { step, .. }
+            | TimerKind::WaitUntil { step, .. }
+            | TimerKind::WaitTimeout { step, .. } => step,
         }
     }
 
     pub fn attempt(&self) -> u32 {
         match self {
-            TimerKind::Retry { attempt, .. } | TimerKind::Timeout { attempt, .. } => *attempt,
+            TimerKind::Retry { attempt, .. }
+            | TimerKind::Timeout { attempt, .. }
+            | TimerKind::Delay { attempt, .. }
+            | TimerKind::WaitUntil { attempt, .. }
+            | TimerKind::WaitTimeout { attempt, .. } => *attempt,
         }
     }
 
@@ -87,6 +113,9 @@ impl TimerKind {
         match kind {
             "retry" => Some(TimerKind::Retry { step, attempt }),
             "timeout" => Some(TimerKind::Timeout { step, attempt }),
+            "delay" => Some(TimerKind::Delay { step, attempt }),
+            "wait_until" => Some(TimerKind::WaitUntil { step, attempt }),
+            "wait_timeout" => Some(TimerKind::WaitTimeout { step, attempt }),
             _ => None,
         }
     }

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::*;
 use crate::template::Template;
-use crate::workflow::{RetryPolicy, Step, Workflow};
+use crate::workflow::{RetryPolicy, Step, StepKind, Workflow};
 
 /// A random DAG: edges only go from lower to higher index, so it is acyclic.
 fn arb_workflow() -> impl Strategy<Value = Workflow> {
@@ -30,9 +30,11 @@ fn arb_workflow() -> impl Strategy<Value = Workflow> {
                 steps: (0..n)
                     .map(|j| Step {
                         id: format!("s{j}"),
-                        agent: "noop".into(),
-                        action: "noop".into(),
-                        input: Template::Literal(json!({})),
+                        kind: StepKind::Task {
+                            agent: "noop".into(),
+                            action: "noop".into(),
+                            input: Template::Literal(json!({})),
+                        },
                         depends_on: (0..j).filter(|&i| edges[j][i]).collect(),
                         retry: RetryPolicy {
                             max_attempts: attempts[j],
@@ -46,8 +48,11 @@ fn arb_workflow() -> impl Strategy<Value = Workflow> {
                         } else {
                             None
                         },
+                        delay: None,
                     })
                     .collect(),
+                on_signal: Default::default(),
+                correlation_keys: Vec::new(),
             })
     })
 }

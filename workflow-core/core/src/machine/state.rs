@@ -23,6 +23,10 @@ pub enum MissionStatus {
 pub enum StepStatus {
     /// Waiting for its dependencies.
     Pending,
+    /// Dependencies done; waiting out the step's `delay` (a timer is armed).
+    Delayed,
+    /// A `wait_until` or `wait_for` step in progress.
+    Waiting,
     /// A task for the current attempt is published or being worked on.
     Running,
     /// The last attempt failed; a retry timer is armed.
@@ -31,6 +35,8 @@ pub enum StepStatus {
     Failed,
     /// Never finished because the mission ended first.
     Cancelled,
+    /// Not run, and counted as done for the steps after it (`on_signal: skip_to`).
+    Skipped,
 }
 
 /// A status string that is not one of ours (e.g. a row written by a newer version).
@@ -69,11 +75,14 @@ string_enum!(MissionStatus {
 
 string_enum!(StepStatus {
     Pending => "pending",
+    Delayed => "delayed",
+    Waiting => "waiting",
     Running => "running",
     WaitingRetry => "waiting_retry",
     Succeeded => "succeeded",
     Failed => "failed",
     Cancelled => "cancelled",
+    Skipped => "skipped",
 });
 
 impl MissionStatus {
@@ -89,8 +98,16 @@ impl StepStatus {
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            StepStatus::Succeeded | StepStatus::Failed | StepStatus::Cancelled
+            StepStatus::Succeeded
+                | StepStatus::Failed
+                | StepStatus::Cancelled
+                | StepStatus::Skipped
         )
+    }
+
+    /// Done in the sense its dependants care about: they may start.
+    pub fn is_done(self) -> bool {
+        matches!(self, StepStatus::Succeeded | StepStatus::Skipped)
     }
 }
 
@@ -107,6 +124,10 @@ pub struct StepState {
     pub error: Option<String>,
     pub dispatched_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// The attempt number before the current run: a retried mission restarts each reset
+    /// step's retry budget here while attempt numbers (and idempotency keys) keep
+    /// growing, so an old checkpoint never answers a new attempt.
+    pub retry_base: u32,
 }
 
 impl StepState {
@@ -119,6 +140,7 @@ impl StepState {
             error: None,
             dispatched_at: None,
             finished_at: None,
+            retry_base: 0,
         }
     }
 }
@@ -141,6 +163,20 @@ pub struct MissionState {
     pub steps: Vec<StepState>,
     pub output: Option<Value>,
     pub error: Option<String>,
+    /// Signals received, oldest first: used ones and those buffered for a `wait_for`.
+    pub signals: Vec<SignalRecord>,
+}
+
+/// A signal the mission received.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignalRecord {
+    /// Sender-chosen id: a second signal with the same id is the same signal.
+    pub id: String,
+    pub name: String,
+    pub payload: Value,
+    pub received_at: DateTime<Utc>,
+    /// What used it: a step id, or `on_signal`; `None` while buffered.
+    pub consumed_by: Option<String>,
 }
 
 impl MissionState {
@@ -153,6 +189,7 @@ impl MissionState {
             steps: vec![StepState::new(); workflow.steps.len()],
             output: None,
             error: None,
+            signals: Vec::new(),
         }
     }
 }

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::template::Template;
-use crate::workflow::{RetryPolicy, Step, Workflow};
+use crate::workflow::{RetryPolicy, Step, StepKind, Workflow};
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
@@ -22,9 +22,11 @@ fn workflow(steps: &[(&str, &[&str])]) -> Workflow {
             .iter()
             .map(|(id, deps)| Step {
                 id: (*id).into(),
-                agent: "noop".into(),
-                action: "noop".into(),
-                input: Template::Literal(json!({})),
+                kind: StepKind::Task {
+                    agent: "noop".into(),
+                    action: "noop".into(),
+                    input: Template::Literal(json!({})),
+                },
                 depends_on: deps
                     .iter()
                     .map(|d| ids.iter().position(|i| i == d).unwrap())
@@ -37,8 +39,17 @@ fn workflow(steps: &[(&str, &[&str])]) -> Workflow {
                     jitter: 0.0,
                 },
                 timeout: None,
+                delay: None,
             })
             .collect(),
+        on_signal: Default::default(),
+        correlation_keys: Vec::new(),
+    }
+}
+
+fn set_input(wf: &mut Workflow, step: usize, input: Value) {
+    if let StepKind::Task { input: t, .. } = &mut wf.steps[step].kind {
+        *t = Template::parse(&input).unwrap();
     }
 }
 
@@ -258,9 +269,11 @@ fn cancel_stops_everything_once() {
 #[test]
 fn step_input_resolves_inputs_and_ancestor_outputs() {
     let mut wf = workflow(&[("a", &[]), ("b", &["a"])]);
-    wf.steps[1].input =
-        Template::parse(&json!({"who": "${inputs.name}", "prev": "${steps.a.output.from}"}))
-            .unwrap();
+    set_input(
+        &mut wf,
+        1,
+        json!({"who": "${inputs.name}", "prev": "${steps.a.output.from}"}),
+    );
     let mut s = MissionState::new("m1", &wf, json!({"name": "Ada"}));
     apply(&mut s, &wf, Event::Start, t0());
     let out = apply(&mut s, &wf, ok("a", 1), t0());
@@ -273,7 +286,7 @@ fn step_input_resolves_inputs_and_ancestor_outputs() {
 #[test]
 fn unresolvable_input_fails_the_step_permanently() {
     let mut wf = workflow(&[("a", &[])]);
-    wf.steps[0].input = Template::parse(&json!("${inputs.missing}")).unwrap();
+    set_input(&mut wf, 0, json!("${inputs.missing}"));
     let mut s = MissionState::new("m1", &wf, Value::Null);
     apply(&mut s, &wf, Event::Start, t0());
     assert_eq!(s.status, MissionStatus::Failed);
@@ -296,4 +309,248 @@ fn statuses_round_trip_through_their_names() {
         assert_eq!(s.as_str().parse::<StepStatus>(), Ok(s));
     }
     assert!("weird".parse::<MissionStatus>().is_err());
+}
+
+fn wait_for(wf: &mut Workflow, step: usize, signal: &str, timeout: Option<Duration>) {
+    wf.steps[step].kind = StepKind::WaitFor {
+        signal: signal.into(),
+        timeout,
+    };
+}
+
+fn signal(id: &str, name: &str) -> Event {
+    Event::Signal {
+        id: id.into(),
+        name: name.into(),
+        payload: json!({"from": id}),
+    }
+}
+
+fn armed(applied: &Applied) -> Vec<(TimerKind, DateTime<Utc>)> {
+    applied
+        .commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::ArmTimer { kind, due } => Some((kind.clone(), *due)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_delay_arms_a_timer_and_the_step_starts_when_it_fires() {
+    let mut wf = workflow(&[("a", &[]), ("b", &["a"])]);
+    wf.steps[1].delay = Some(Duration::from_secs(3 * 86_400));
+    let mut s = MissionState::new("m1", &wf, json!({}));
+    apply(&mut s, &wf, Event::Start, t0());
+    let after_a = apply(&mut s, &wf, ok("a", 1), t0());
+    assert!(dispatched(&after_a).is_empty());
+    let delay = TimerKind::Delay {
+        step: "b".into(),
+        attempt: 0,
+    };
+    assert_eq!(
+        armed(&after_a),
+        [(delay.clone(), t0() + chrono::Duration::days(3))]
+    );
+    assert_eq!(s.steps[1].status, StepStatus::Delayed);
+    let fired = apply(&mut s, &wf, Event::TimerFired(delay.clone()), t0());
+    assert_eq!(dispatched(&fired), [("b".into(), 1)]);
+    assert!(apply(&mut s, &wf, Event::TimerFired(delay), t0()).is_noop());
+}
+
+#[test]
+fn wait_until_succeeds_when_its_moment_comes_or_at_once_when_past() {
+    let mut wf = workflow(&[("w", &[]), ("after", &["w"])]);
+    wf.steps[0].kind = StepKind::WaitUntil {
+        at: Template::parse(&json!("${inputs.at}")).unwrap(),
+    };
+    let at = t0() + chrono::Duration::hours(5);
+    let mut s = MissionState::new("m1", &wf, json!({"at": at.to_rfc3339()}));
+    let started = apply(&mut s, &wf, Event::Start, t0());
+    let kind = TimerKind::WaitUntil {
+        step: "w".into(),
+        attempt: 1,
+    };
+    assert_eq!(armed(&started), [(kind.clone(), at)]);
+    let fired = apply(&mut s, &wf, Event::TimerFired(kind), at);
+    assert_eq!(dispatched(&fired), [("after".into(), 1)]);
+
+    let mut past = MissionState::new("m2", &wf, json!({"at": "2020-01-01T00:00:00Z"}));
+    let started = apply(&mut past, &wf, Event::Start, t0());
+    assert_eq!(dispatched(&started), [("after".into(), 1)]);
+}
+
+#[test]
+fn a_signal_sent_before_its_wait_is_used_when_the_wait_begins() {
+    let mut wf = workflow(&[("a", &[]), ("reply", &["a"]), ("thank", &["reply"])]);
+    wait_for(&mut wf, 1, "lead.replied", Some(Duration::from_secs(60)));
+    let mut s = MissionState::new("m1", &wf, json!({}));
+    apply(&mut s, &wf, Event::Start, t0());
+    let early = apply(&mut s, &wf, signal("sig-1", "lead.replied"), t0());
+    assert_eq!(early.changed_signals, [0]);
+    assert!(
+        early.changed_steps.is_empty(),
+        "buffered, nothing moves yet"
+    );
+    let after_a = apply(&mut s, &wf, ok("a", 1), t0());
+    assert_eq!(dispatched(&after_a), [("thank".into(), 1)]);
+    assert!(
+        armed(&after_a).is_empty(),
+        "no timeout armed: the signal was there"
+    );
+    assert_eq!(
+        s.steps[1].output,
+        Some(json!({"signal": "lead.replied", "timed_out": false, "payload": {"from": "sig-1"}}))
+    );
+    assert_eq!(s.signals[0].consumed_by.as_deref(), Some("reply"));
+}
+
+#[test]
+fn a_signal_sent_twice_acts_once() {
+    let mut wf = workflow(&[("reply", &[]), ("next", &["reply"])]);
+    wait_for(&mut wf, 0, "lead.replied", None);
+    let mut s = MissionState::new("m1", &wf, json!({}));
+    apply(&mut s, &wf, Event::Start, t0());
+    let first = apply(&mut s, &wf, signal("sig-1", "lead.replied"), t0());
+    assert_eq!(dispatched(&first), [("next".into(), 1)]);
+    let again = apply(&mut s, &wf, signal("sig-1", "lead.replied"), t0());
+    assert_eq!(again.ignored, Some("duplicate signal"));
+    assert_eq!(s.signals.len(), 1);
+}
+
+#[test]
+fn a_wait_for_times_out_into_a_result_its_dependants_can_read() {
+    let mut wf = workflow(&[("reply", &[]), ("next", &["reply"])]);
+    wait_for(
+        &mut wf,
+        0,
+        "lead.replied",
+        Some(Duration::from_secs(5 * 86_400)),
+    );
+    let mut s = MissionState::new("m1", &wf, json!({}));
+    let started = apply(&mut s, &wf, Event::Start, t0());
+    let timeout = TimerKind::WaitTimeout {
+        step: "reply".into(),
+        attempt: 1,
+    };
+    assert_eq!(
+        armed(&started),
+        [(timeout.clone(), t0() + chrono::Duration::days(5))]
+    );
+    let fired = apply(&mut s, &wf, Event::TimerFired(timeout), t0());
+    assert_eq!(dispatched(&fired), [("next".into(), 1)]);
+    assert_eq!(
+        s.steps[0].output.as_ref().unwrap()["timed_out"],
+        json!(true)
+    );
+    // A signal after the timeout is only buffered: the step is done.
+    let late = apply(&mut s, &wf, signal("late", "lead.replied"), t0());
+    assert!(late.changed_steps.is_empty());
+}
+
+#[test]
+fn on_signal_cancel_during_a_timer_wait_ends_the_mission() {
+    let mut wf = workflow(&[("a", &[]), ("b", &["a"])]);
+    wf.steps[1].delay = Some(Duration::from_secs(86_400));
+    wf.on_signal
+        .insert("lead.replied".into(), crate::workflow::SignalAction::Cancel);
+    let mut s = MissionState::new("m1", &wf, json!({}));
+    apply(&mut s, &wf, Event::Start, t0());
+    apply(&mut s, &wf, ok("a", 1), t0());
+    let out = apply(&mut s, &wf, signal("s", "lead.replied"), t0());
+    assert_eq!(s.status, MissionStatus::Cancelled);
+    assert_eq!(
+        s.error.as_deref(),
+        Some("cancelled by signal \"lead.replied\"")
+    );
+    assert_eq!(s.steps[1].status, StepStatus::Cancelled);
+    assert!(matches!(
+        out.commands.last(),
+        Some(Command::Finish {
+            status: MissionStatus::Cancelled,
+            ..
+        })
+    ));
+    // The delay timer, if it still fires, changes nothing.
+    let stale = TimerKind::Delay {
+        step: "b".into(),
+        attempt: 0,
+    };
+    assert!(apply(&mut s, &wf, Event::TimerFired(stale), t0()).is_noop());
+}
+
+#[test]
+fn on_signal_skip_to_skips_what_comes_before_the_target() {
+    let mut wf = workflow(&[("a", &[]), ("b", &["a"]), ("c", &["b"]), ("thank", &["c"])]);
+    let thank = wf.step_index("thank").unwrap();
+    wf.on_signal.insert(
+        "meeting.booked".into(),
+        crate::workflow::SignalAction::SkipTo(thank),
+    );
+    let mut s = MissionState::new("m1", &wf, json!({}));
+    apply(&mut s, &wf, Event::Start, t0());
+    let out = apply(&mut s, &wf, signal("s", "meeting.booked"), t0());
+    assert_eq!(dispatched(&out), [("thank".into(), 1)]);
+    assert_eq!(
+        s.steps.iter().map(|st| st.status).collect::<Vec<_>>(),
+        [
+            StepStatus::Skipped,
+            StepStatus::Skipped,
+            StepStatus::Skipped,
+            StepStatus::Running
+        ]
+    );
+    // a's late result is stale; thank finishing ends the mission.
+    assert!(apply(&mut s, &wf, ok("a", 1), t0()).ignored.is_some());
+    apply(&mut s, &wf, ok("thank", 1), t0());
+    assert_eq!(s.status, MissionStatus::Succeeded);
+}
+
+#[test]
+fn retry_reruns_the_failed_step_and_keeps_earlier_outputs() {
+    let wf = workflow(&[("a", &[]), ("b", &["a"]), ("c", &["b"])]);
+    let mut s = MissionState::new("m1", &wf, json!({}));
+    apply(&mut s, &wf, Event::Start, t0());
+    apply(&mut s, &wf, ok("a", 1), t0());
+    apply(&mut s, &wf, fail("b", 1, false), t0());
+    assert_eq!(s.status, MissionStatus::Failed);
+    let retried = apply(&mut s, &wf, Event::Retry { from: None }, t0());
+    assert_eq!(s.status, MissionStatus::Running);
+    assert_eq!(
+        dispatched(&retried),
+        [("b".into(), 2)],
+        "a is not run again"
+    );
+    assert_eq!(s.steps[0].output, Some(json!({"from": "a"})));
+    // The retry budget starts again: three more attempts of b are allowed.
+    apply(&mut s, &wf, fail("b", 2, true), t0());
+    assert_eq!(s.steps[1].status, StepStatus::WaitingRetry);
+    // Retrying a running mission is refused.
+    assert!(
+        apply(&mut s, &wf, Event::Retry { from: None }, t0())
+            .ignored
+            .is_some()
+    );
+}
+
+#[test]
+fn retry_from_a_step_reruns_it_and_everything_after_it() {
+    let wf = workflow(&[("a", &[]), ("b", &["a"]), ("c", &["b"])]);
+    let mut s = MissionState::new("m1", &wf, json!({}));
+    apply(&mut s, &wf, Event::Start, t0());
+    apply(&mut s, &wf, ok("a", 1), t0());
+    apply(&mut s, &wf, ok("b", 1), t0());
+    apply(&mut s, &wf, fail("c", 1, false), t0());
+    let retried = apply(
+        &mut s,
+        &wf,
+        Event::Retry {
+            from: Some("b".into()),
+        },
+        t0(),
+    );
+    assert_eq!(dispatched(&retried), [("b".into(), 2)]);
+    assert_eq!(s.steps[2].status, StepStatus::Pending);
+    assert_eq!(s.steps[0].status, StepStatus::Succeeded);
 }

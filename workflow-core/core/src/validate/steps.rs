@@ -11,7 +11,7 @@ use crate::definition::{RawDuration, RawRetry, RawStep, is_valid_name};
 use crate::duration::{format_duration, parse_duration};
 use crate::error::ProblemCode;
 use crate::template::{Expr, Template};
-use crate::workflow::{InputSpec, RetryPolicy, Step};
+use crate::workflow::{InputSpec, RetryPolicy, Step, StepKind};
 
 /// The agent name the engine keeps for its own queue of step results.
 pub const RESERVED_AGENT: &str = "results";
@@ -46,39 +46,218 @@ pub(crate) fn check_step(
 ) -> Checked {
     let definition = cx.raw;
     let raw: &RawStep = &definition.steps[i];
-    check_agent(cx, i, &raw.agent);
-    if raw.action.trim().is_empty() {
-        let message = "action must not be empty";
-        cx.report_step(
-            i,
-            ProblemCode::EmptyAction,
-            "action",
-            At::Key("action"),
-            message,
-        );
-    }
+    // Checked in the order the fields are usually written: agent, action, depends_on,
+    // input, retry, timeout.
+    let head = check_kind_head(cx, i, raw);
     let deps = check_depends_on(cx, i, &raw.depends_on, index);
-    let (input, refs) = check_input(cx, i, raw.input.as_ref(), index, inputs);
+    let delay = match &raw.delay {
+        Some(d) => check_duration(cx, i, "delay", d).map(Some),
+        None => Some(None),
+    };
+    let (kind, refs) = match head {
+        Some(head) => check_kind_body(cx, i, raw, head, index, inputs),
+        None => (None, Vec::new()),
+    };
     let retry = check_retry(cx, i, raw.retry.as_ref());
     let timeout = check_timeout(cx, i, raw.timeout.as_ref());
 
-    let step = match (input, retry, timeout) {
-        (Some(input), Some(retry), Some(timeout)) => {
+    let step = match (kind, retry, timeout, delay) {
+        (Some(kind), Some(retry), Some(timeout), Some(delay)) => {
             let mut depends_on = deps.clone();
             depends_on.sort_unstable();
             Some(Step {
                 id: raw.id.clone(),
-                agent: raw.agent.clone(),
-                action: raw.action.clone(),
-                input,
+                kind,
                 depends_on,
                 retry,
                 timeout,
+                delay,
             })
         }
         _ => None,
     };
     Checked { deps, refs, step }
+}
+
+/// Which kind a step is, and for a task its checked agent and action.
+enum KindHead {
+    Task(Option<(String, String)>),
+    WaitUntil,
+    WaitFor,
+}
+
+/// A step is exactly one of: a task (`agent` + `action`), a `wait_until`, a `wait_for`.
+fn check_kind_head(cx: &mut Ctx<'_>, i: usize, raw: &RawStep) -> Option<KindHead> {
+    let is_task = raw.agent.is_some() || raw.action.is_some();
+    let kinds = [is_task, raw.wait_until.is_some(), raw.wait_for.is_some()];
+    if kinds.iter().filter(|k| **k).count() > 1 {
+        let message = "a step is one of: a task (agent and action), wait_until or wait_for";
+        cx.report_step(i, ProblemCode::ConflictingStepKind, "", At::Step, message);
+        return None;
+    }
+    if raw.wait_until.is_some() {
+        return Some(KindHead::WaitUntil);
+    }
+    if raw.wait_for.is_some() {
+        return Some(KindHead::WaitFor);
+    }
+    let agent = match &raw.agent {
+        Some(agent) => {
+            check_agent(cx, i, agent);
+            Some(agent.clone())
+        }
+        None => {
+            let message = "missing field \"agent\"";
+            cx.report_step(i, ProblemCode::MissingField, "agent", At::Step, message);
+            None
+        }
+    };
+    let action = match &raw.action {
+        Some(action) if action.trim().is_empty() => {
+            let message = "action must not be empty";
+            cx.report_step(
+                i,
+                ProblemCode::EmptyAction,
+                "action",
+                At::Key("action"),
+                message,
+            );
+            None
+        }
+        Some(action) => Some(action.clone()),
+        None => {
+            let message = "missing field \"action\"";
+            cx.report_step(
+                i,
+                ProblemCode::MissingField,
+                "action",
+                At::Key("action"),
+                message,
+            );
+            None
+        }
+    };
+    Some(KindHead::Task(agent.zip(action)))
+}
+
+fn check_kind_body(
+    cx: &mut Ctx<'_>,
+    i: usize,
+    raw: &RawStep,
+    head: KindHead,
+    index: &HashMap<&str, usize>,
+    inputs: &BTreeMap<String, InputSpec>,
+) -> (Option<StepKind>, Vec<StepRef>) {
+    let not_for_waits = |cx: &mut Ctx<'_>, what: &str| {
+        for (present, field) in [
+            (raw.input.is_some(), "input"),
+            (raw.retry.is_some(), "retry"),
+            (raw.timeout.is_some(), "timeout"),
+        ] {
+            if present {
+                let message = format!("{field} is only for task steps, not {what}");
+                let code = ProblemCode::FieldNotForStepKind;
+                cx.report_step(i, code, field, At::Key(field), message);
+            }
+        }
+    };
+    match head {
+        KindHead::WaitUntil => {
+            not_for_waits(cx, "wait_until");
+            let text = raw.wait_until.as_deref().unwrap_or_default();
+            check_wait_until(cx, i, text, index, inputs)
+        }
+        KindHead::WaitFor => {
+            not_for_waits(cx, "wait_for");
+            let Some(wait) = &raw.wait_for else {
+                return (None, Vec::new());
+            };
+            let name_ok = check_signal_name(cx, i, "wait_for.signal", &wait.signal);
+            let timeout = match &wait.timeout {
+                Some(d) => check_duration(cx, i, "wait_for.timeout", d).map(Some),
+                None => Some(None),
+            };
+            let kind = match (name_ok, timeout) {
+                (true, Some(timeout)) => Some(StepKind::WaitFor {
+                    signal: wait.signal.clone(),
+                    timeout,
+                }),
+                _ => None,
+            };
+            (kind, Vec::new())
+        }
+        KindHead::Task(head) => {
+            let (input, refs) = check_input(cx, i, "input", raw.input.as_ref(), index, inputs);
+            let kind = match (head, input) {
+                (Some((agent, action)), Some(input)) => Some(StepKind::Task {
+                    agent,
+                    action,
+                    input,
+                }),
+                _ => None,
+            };
+            (kind, refs)
+        }
+    }
+}
+
+/// Signal names: letters, digits, `.`, `_`, `-`, at most 128 (`lead.replied`).
+pub(crate) fn is_valid_signal_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+fn check_signal_name(cx: &mut Ctx<'_>, i: usize, field: &str, name: &str) -> bool {
+    if is_valid_signal_name(name) {
+        return true;
+    }
+    let message =
+        format!("signal name {name:?} must be 1 to 128 letters, digits, \".\", \"_\" or \"-\"");
+    cx.report_step(
+        i,
+        ProblemCode::InvalidSignalName,
+        field,
+        At::Key("signal"),
+        message,
+    );
+    false
+}
+
+/// `wait_until`: an RFC 3339 time, or one `${…}` expression resolved at the wait.
+fn check_wait_until(
+    cx: &mut Ctx<'_>,
+    i: usize,
+    text: &str,
+    index: &HashMap<&str, usize>,
+    inputs: &BTreeMap<String, InputSpec>,
+) -> (Option<StepKind>, Vec<StepRef>) {
+    let value = Value::String(text.to_owned());
+    let (template, refs) = check_input(cx, i, "wait_until", Some(&value), index, inputs);
+    let Some(template) = template else {
+        return (None, refs);
+    };
+    let ok = match &template {
+        Template::Expr(_) => true,
+        Template::Literal(Value::String(s)) => chrono::DateTime::parse_from_rfc3339(s).is_ok(),
+        _ => false,
+    };
+    if !ok {
+        let message = format!(
+            "wait_until {text:?} must be an RFC 3339 time (2026-12-01T09:00:00Z) or one ${{…}} expression"
+        );
+        cx.report_step(
+            i,
+            ProblemCode::InvalidWaitUntil,
+            "wait_until",
+            At::Key("wait_until"),
+            message,
+        );
+        return (None, refs);
+    }
+    (Some(StepKind::WaitUntil { at: template }), refs)
 }
 
 fn check_agent(cx: &mut Ctx<'_>, i: usize, agent: &str) {
@@ -156,6 +335,7 @@ fn check_depends_on(
 fn check_input(
     cx: &mut Ctx<'_>,
     i: usize,
+    root: &str,
     input: Option<&Value>,
     index: &HashMap<&str, usize>,
     inputs: &BTreeMap<String, InputSpec>,
@@ -163,7 +343,7 @@ fn check_input(
     let empty = Value::Object(Default::default());
     let input = input.unwrap_or(&empty);
     let mut strings = Vec::new();
-    collect_strings(input, "input", &mut strings);
+    collect_strings(input, root, &mut strings);
 
     let mut refs = Vec::new();
     let mut ok = true;

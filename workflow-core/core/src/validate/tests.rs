@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::*;
-use crate::template::Template;
-use crate::workflow::{InputType, RetryPolicy};
+
+use crate::workflow::{InputType, RetryPolicy, Step, StepKind};
 
 const HELLO: &str = r#"
 name: lead-reactivation
@@ -60,14 +60,19 @@ fn a_valid_definition_compiles_every_field() {
     let [score, scrape, write] = wf.steps.as_slice() else {
         panic!("three steps expected")
     };
-    assert_eq!(
-        (score.agent.as_str(), score.action.as_str()),
-        ("icp", "score")
-    );
+    let StepKind::Task {
+        agent,
+        action,
+        input,
+    } = &score.kind
+    else {
+        panic!("a task step expected")
+    };
+    assert_eq!((agent.as_str(), action.as_str()), ("icp", "score"));
     assert_eq!(score.retry, RetryPolicy::default());
     assert_eq!(score.timeout, None);
     assert_eq!(
-        score.input,
+        *input,
         Template::parse(&json!({"lead": "${inputs.lead_id}", "n": "${inputs.limit}"})).unwrap()
     );
     assert_eq!(scrape.timeout, Some(Duration::from_secs(30)));
@@ -83,13 +88,20 @@ fn a_valid_definition_compiles_every_field() {
     );
     // Sorted indices, whatever the written order.
     assert_eq!(write.depends_on, vec![0, 1]);
-    assert_eq!(write.input.exprs().len(), 2);
+    assert_eq!(task_input(write).exprs().len(), 2);
+}
+
+fn task_input(step: &Step) -> &Template {
+    match &step.kind {
+        StepKind::Task { input, .. } => input,
+        other => panic!("a task step expected, got {other:?}"),
+    }
 }
 
 #[test]
 fn a_missing_input_is_an_empty_object() {
     let wf = load_ok("name: x\nversion: 1\nsteps: [{id: a, agent: noop, action: noop}]\n");
-    assert_eq!(wf.steps[0].input, Template::Object(vec![]));
+    assert_eq!(*task_input(&wf.steps[0]), Template::Object(vec![]));
     assert!(wf.inputs.is_empty());
 }
 

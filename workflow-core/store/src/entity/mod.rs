@@ -2,7 +2,9 @@
 
 pub mod attempts;
 pub mod definitions;
+pub mod mission_keys;
 pub mod missions;
 pub mod outbox;
+pub mod signals;
 pub mod steps;
 pub mod timers;

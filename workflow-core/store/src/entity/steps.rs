@@ -22,6 +22,8 @@ pub struct Model {
     pub dispatched_at: Option<DateTimeUtc>,
     pub finished_at: Option<DateTimeUtc>,
     pub updated_at: DateTimeUtc,
+    /// The attempt number before the mission's last retry (0 if never retried).
+    pub retry_base: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

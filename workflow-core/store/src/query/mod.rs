@@ -4,6 +4,7 @@ pub(crate) mod attempts;
 pub(crate) mod definitions;
 pub(crate) mod missions;
 pub(crate) mod outbox;
+pub(crate) mod signals;
 pub(crate) mod steps;
 pub(crate) mod timers;
 

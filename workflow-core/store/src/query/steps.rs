@@ -64,7 +64,7 @@ where
 }
 
 /// Every column but the key.
-const COLUMNS: [Column; 8] = [
+const COLUMNS: [Column; 9] = [
     Column::Status,
     Column::Attempt,
     Column::Input,
@@ -73,6 +73,7 @@ const COLUMNS: [Column; 8] = [
     Column::DispatchedAt,
     Column::FinishedAt,
     Column::UpdatedAt,
+    Column::RetryBase,
 ];
 
 fn normalize(mut s: steps::Model) -> steps::Model {

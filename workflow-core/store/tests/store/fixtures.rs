@@ -68,6 +68,7 @@ pub fn step(mission_id: Uuid, step_id: &str, status: &str) -> steps::Model {
         dispatched_at: Some(at(1)),
         finished_at: None,
         updated_at: at(1),
+        retry_base: 0,
     }
 }
 

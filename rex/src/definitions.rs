@@ -62,12 +62,17 @@ pub async fn run(g: &Global, cmd: DefinitionsCommand) -> anyhow::Result<ExitCode
         }
         DefinitionsCommand::List => {
             let store = setup::store(g, None).await?;
-            println!("{:32}  {:>7}  {:16}  created", "name", "version", "hash");
+            let running = store.running_missions_by_definition().await?;
+            println!(
+                "{:32}  {:>7}  {:>7}  {:16}  created",
+                "name", "version", "running", "hash"
+            );
             for d in store.list_definitions().await? {
                 println!(
-                    "{:32}  {:>7}  {:16}  {}",
+                    "{:32}  {:>7}  {:>7}  {:16}  {}",
                     d.name,
                     d.version,
+                    running.get(&d.id).copied().unwrap_or(0),
                     &d.content_hash[..16.min(d.content_hash.len())],
                     d.created_at.format("%Y-%m-%d %H:%M:%S")
                 );

@@ -109,4 +109,31 @@ impl Store {
             .all(self.conn())
             .await?)
     }
+
+    /// How many missions are running on each stored definition version (by row id);
+    /// versions with none are absent.
+    pub async fn running_missions_by_definition(
+        &self,
+    ) -> Result<std::collections::HashMap<uuid::Uuid, u64>, StoreError> {
+        use sea_orm::{FromQueryResult, QuerySelect};
+
+        #[derive(FromQueryResult)]
+        struct Row {
+            definition_id: uuid::Uuid,
+            running: i64,
+        }
+        let rows = crate::missions::Entity::find()
+            .select_only()
+            .column(crate::missions::Column::DefinitionId)
+            .column_as(crate::missions::Column::Id.count(), "running")
+            .filter(crate::missions::Column::Status.eq("running"))
+            .group_by(crate::missions::Column::DefinitionId)
+            .into_model::<Row>()
+            .all(self.conn())
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.definition_id, r.running.max(0) as u64))
+            .collect())
+    }
 }

@@ -29,8 +29,8 @@
 //! test thread, a tokio worker) and abort the process. Parsing therefore runs on a
 //! short-lived helper thread with a [`PARSER_STACK_BYTES`] stack, on input capped at
 //! [`MAX_CONDITION_BYTES`] with cel's own nesting limit. Evaluation runs on the caller's
-//! thread: the syntax tree is at most [`MAX_DEPTH`] deep, which keeps it within a few
-//! hundred KiB of stack even in a debug build, and comprehensions nest at most
+//! thread: the syntax tree is at most [`MAX_DEPTH`] deep, which keeps it under 1 MiB of
+//! stack in a debug build (tested) and far less in release, and comprehensions nest at most
 //! [`MAX_COMPREHENSION_NESTING`] deep, so the work is at most quadratic in the size of
 //! the data. Any panic left in the library is caught and returned as an error.
 
@@ -111,7 +111,9 @@ pub enum ConditionError {
         "steps must be followed by a literal step id, as in steps.enrich.output (column {column})"
     )]
     StepWithoutId { column: usize },
-    #[error("steps.{step}.{field} at column {column}: a step only has an output (steps.{step}.output)")]
+    #[error(
+        "steps.{step}.{field} at column {column}: a step only has an output (steps.{step}.output)"
+    )]
     UnknownStepField {
         step: String,
         field: String,
@@ -123,7 +125,9 @@ pub enum ConditionError {
     // Evaluating.
     #[error("condition must evaluate to a bool, got {got}")]
     NotBool { got: String },
-    #[error("step {step:?} has no output (it was skipped or has not finished; test has(steps.{step}))")]
+    #[error(
+        "step {step:?} has no output (it was skipped or has not finished; test has(steps.{step}))"
+    )]
     StepNotRun { step: String },
     #[error("no field {key:?} (test it with has() first)")]
     MissingField { key: String },
@@ -221,7 +225,9 @@ impl Condition {
                 .spawn_scoped(scope, || parse_here(expr));
             match spawned {
                 Ok(handle) => handle.join().unwrap_or_else(|_| {
-                    Err(ConditionError::Internal("the CEL parser panicked".to_owned()))
+                    Err(ConditionError::Internal(
+                        "the CEL parser panicked".to_owned(),
+                    ))
                 }),
                 Err(e) => Err(ConditionError::Internal(format!(
                     "cannot start the parser thread: {e}"
@@ -299,7 +305,11 @@ impl Condition {
         Ok(CelValue::Map(Map::from(picked)))
     }
 
-    fn execution_error(&self, e: ExecutionError, steps: &BTreeMap<String, Value>) -> ConditionError {
+    fn execution_error(
+        &self,
+        e: ExecutionError,
+        steps: &BTreeMap<String, Value>,
+    ) -> ConditionError {
         match e {
             ExecutionError::NoSuchKey(key) => {
                 let key = key.to_string();
@@ -344,17 +354,36 @@ fn syntax_error(errors: ParseErrors) -> ConditionError {
     if first.msg.contains("Recursion limit") {
         return ConditionError::TooDeep;
     }
-    let msg = first.msg.strip_prefix("Syntax error: ").unwrap_or(&first.msg);
+    let msg = first
+        .msg
+        .strip_prefix("Syntax error: ")
+        .unwrap_or(&first.msg);
     let message = if msg.starts_with("mismatched input '<EOF>'") {
         "the condition ends too early".to_owned()
     } else {
-        short_message(msg)
+        short_message(&readable(msg))
     };
     ConditionError::Syntax {
         line: usize::try_from(first.pos.0).unwrap_or(1).max(1),
         column: usize::try_from(first.pos.1).unwrap_or(1).max(1),
         message,
     }
+}
+
+/// ANTLR lists every token that may start an expression (`expecting {'[', '{', …,
+/// IDENTIFIER}`); say so instead.
+fn readable(msg: &str) -> String {
+    if let Some(at) = msg.find("expecting {")
+        && let Some(len) = msg[at..].find('}')
+        && msg[at..at + len].contains("IDENTIFIER")
+    {
+        return format!(
+            "{}expecting an expression{}",
+            &msg[..at],
+            &msg[at + len + 1..]
+        );
+    }
+    msg.replace("<EOF>", "the end")
 }
 
 /// Lowercases the first letter (cel capitalises) and caps the length.
@@ -524,7 +553,8 @@ impl<'a> Walker<'a> {
     fn step(&self, e: &'a IdedExpr) -> Option<&'a str> {
         let (operand, id) = match &e.expr {
             Expr::Select(s) if !s.test => (&*s.operand, s.field.as_str()),
-            Expr::Call(c) if c.func_name == "_[_]" && c.target.is_none() => match c.args.as_slice() {
+            Expr::Call(c) if c.func_name == "_[_]" && c.target.is_none() => match c.args.as_slice()
+            {
                 [operand, key] => (operand, literal_string(key)?),
                 _ => return None,
             },
@@ -535,7 +565,9 @@ impl<'a> Walker<'a> {
 
     /// 1-based column of a node, counted in characters; 0 when unknown.
     fn column(&self, node: &IdedExpr) -> usize {
-        self.info.offset_for(node.id).map_or(0, |(start, _)| start as usize + 1)
+        self.info
+            .offset_for(node.id)
+            .map_or(0, |(start, _)| start as usize + 1)
     }
 }
 

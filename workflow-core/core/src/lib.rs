@@ -28,5 +28,5 @@ pub use validate::{ValidateOptions, load, validate};
 pub use workflow::{
     InputSpec, InputType, RetryPolicy, SignalAction, Step, StepIndex, StepKind, Workflow,
 };
-pub mod window;
 pub mod condition;
+pub mod window;

@@ -37,8 +37,8 @@ use std::fmt;
 use std::time::Duration;
 
 use chrono::{
-    DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeDelta, TimeZone,
-    Timelike, Utc, Weekday,
+    DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeDelta, TimeZone, Timelike,
+    Utc, Weekday,
 };
 use chrono_tz::Tz;
 use schemars::JsonSchema;
@@ -67,8 +67,9 @@ const MAX_STRETCHES: usize = 10_000;
 const SECS_PER_DAY: u32 = 86_400;
 
 /// A day of the week, as written in `days: [mon, tue, …]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[derive(Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Day {
     Mon,
@@ -156,7 +157,9 @@ pub struct RawWindow {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum WindowError {
-    #[error("days is empty: the window would never open (list some of mon, tue, wed, thu, fri, sat, sun)")]
+    #[error(
+        "days is empty: the window would never open (list some of mon, tue, wed, thu, fri, sat, sun)"
+    )]
     NoDays,
     #[error("days lists {0} twice")]
     DuplicateDay(Day),
@@ -265,10 +268,11 @@ fn parse_date(text: &str) -> Option<NaiveDate> {
 
 /// Parses an IANA zone name exactly (names are case-sensitive, as in the database).
 pub fn parse_timezone(name: &str) -> Result<Tz, WindowError> {
-    name.parse::<Tz>().map_err(|_| WindowError::UnknownTimezone {
-        zone: name.to_owned(),
-        suggestion: suggest_timezone(name),
-    })
+    name.parse::<Tz>()
+        .map_err(|_| WindowError::UnknownTimezone {
+            zone: name.to_owned(),
+            suggestion: suggest_timezone(name),
+        })
 }
 
 /// The closest zone name, if one is close: catches case slips and typos
@@ -280,7 +284,12 @@ fn suggest_timezone(name: &str) -> Option<String> {
     }
     chrono_tz::TZ_VARIANTS
         .iter()
-        .map(|tz| (strsim::jaro_winkler(&wanted, &tz.name().to_ascii_lowercase()), tz.name()))
+        .map(|tz| {
+            (
+                strsim::jaro_winkler(&wanted, &tz.name().to_ascii_lowercase()),
+                tz.name(),
+            )
+        })
         .filter(|(score, _)| *score >= 0.9)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, name)| name.to_owned())
@@ -414,7 +423,12 @@ impl Window {
     /// The zone's UTC offset in seconds at a Unix time.
     fn offset_at(&self, unix: i64) -> Option<i32> {
         let utc = DateTime::from_timestamp(unix, 0)?;
-        Some(self.tz.offset_from_utc_datetime(&utc.naive_utc()).fix().local_minus_utc())
+        Some(
+            self.tz
+                .offset_from_utc_datetime(&utc.naive_utc())
+                .fix()
+                .local_minus_utc(),
+        )
     }
 
     /// The instant reached after `open_time` of open window, counted from

@@ -7,15 +7,18 @@ object is well-formed; these tests check that the objects say what Rex needs.
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
 from conftest import (
+    CHART,
     DOMAIN_AGENTS,
     by_name,
     chart_values,
+    helm_binary,
     helm_template,
     of_kind,
     pod_specs,
@@ -368,6 +371,17 @@ def test_service_monitor_scrapes_every_component():
     assert of_kind(render(), "ServiceMonitor") == []  # off by default: needs the CRD
 
 
+def test_long_running_pods_carry_scrape_annotations(docs):
+    for kind_name, pod in pod_specs(docs):
+        if kind_name.startswith("Job/"):
+            continue
+        annotations = pod["metadata"]["annotations"]
+        port = {p["name"]: p["containerPort"] for p in pod["spec"]["containers"][0]["ports"]}["http"]
+        assert annotations["prometheus.io/scrape"] == "true", kind_name
+        assert annotations["prometheus.io/port"] == str(port), kind_name
+        assert annotations["prometheus.io/path"] == "/metrics", kind_name
+
+
 # ---- values that must be refused -----------------------------------------------------
 
 def _worker(**fields) -> dict:
@@ -415,3 +429,20 @@ def test_bad_values_are_refused(values: dict, error: str, tmp_path: Path):
     result = helm_template(f)
     assert result.returncode != 0, "rendered although the values are wrong"
     assert error in result.stderr, result.stderr
+
+
+def test_install_notes_state_the_database_connections_at_full_scale():
+    result = subprocess.run(
+        [helm_binary(), "install", "rex", str(CHART), "--dry-run=client", "--namespace", "rex"],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    notes = result.stdout.split("NOTES:", 1)[1]
+    v = chart_values()
+    pool = v["config"]["dbMaxConnections"]
+    expected = v["api"]["replicas"] * pool + v["orchestrator"]["replicas"] * pool + sum(
+        w["autoscaling"]["maxReplicas"] * w.get("dbMaxConnections", pool) for w in v["workers"]
+    )
+    assert f"up to {expected} database connections" in notes
+    for agent in DOMAIN_AGENTS:
+        assert f"  - {agent}: " in notes

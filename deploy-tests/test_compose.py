@@ -3,6 +3,7 @@ config` cannot): every service, health check, start-up ordering and volume."""
 
 from __future__ import annotations
 
+import json
 import re
 from urllib.parse import urlparse
 
@@ -36,6 +37,17 @@ def seconds(duration: str) -> float:
         total += float(value) * units[unit]
     assert total > 0, f"not a duration: {duration!r}"
     return total
+
+
+def test_the_compose_specification_accepts_the_file(compose):
+    """The compose_spec crate's parser (through its Python binding) knows every key and
+    value of the Compose specification and refuses unknown ones: a misspelt
+    `healtcheck` or `stop_grace_period: 45 seconds` fails here. It does not resolve YAML
+    merge keys, so it gets the document PyYAML already merged."""
+    from compose_spec import PyCompose
+
+    parsed = PyCompose.from_json(json.dumps(compose))
+    assert sorted(parsed.service_names()) == sorted(compose["services"])
 
 
 def test_the_stack_has_exactly_the_expected_services(services):

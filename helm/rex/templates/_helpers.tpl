@@ -84,6 +84,11 @@ checksum/config: {{ include (print .Template.BasePath "/configmap.yaml") . | sha
 {{- if not .Values.secrets.existingSecret }}
 checksum/secret: {{ include (print .Template.BasePath "/secret.yaml") . | sha256sum }}
 {{- end }}
+{{- if .Values.scrapeAnnotations }}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ include "rex.httpPort" . | quote }}
+prometheus.io/path: /metrics
+{{- end }}
 {{- with .Values.podAnnotations }}
 {{ toYaml . }}
 {{- end }}

@@ -51,6 +51,11 @@ pub struct Global {
         global = true
     )]
     pub db_max_connections: u32,
+    /// Address of this process's Prometheus `/metrics` endpoint. Default: 0.0.0.0:9464
+    /// for `rex orchestrator`, 0.0.0.0:9465 for `rex worker`, 127.0.0.1:9464 for
+    /// `rex dev`; `off` disables it.
+    #[arg(long, env = "REX_METRICS_ADDR", global = true)]
+    pub metrics_addr: Option<String>,
     /// Log line format: pretty or json. Filter with REX_LOG or RUST_LOG.
     #[arg(long, env = "REX_LOG_FORMAT", default_value = "pretty", global = true)]
     pub log_format: LogFormat,
@@ -83,6 +88,17 @@ pub enum Command {
 }
 
 impl Command {
+    /// `service.name` of this process in traces.
+    pub fn service_name(&self) -> &'static str {
+        match self {
+            Command::Orchestrator(_) => "rex-orchestrator",
+            Command::Worker(_) => "rex-worker",
+            Command::Dev(_) => "rex-dev",
+            Command::Bench(_) => "rex-bench",
+            _ => "rex-cli",
+        }
+    }
+
     /// Quieter logs for the interactive commands, whose output is for people.
     pub fn default_log_filter(&self) -> &'static str {
         match self {

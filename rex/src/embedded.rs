@@ -40,6 +40,7 @@ impl Embedded {
             OrchestratorConfig {
                 relay_grace: Duration::from_secs(1),
                 timer_poll: Duration::from_millis(50),
+                agents: registry.names(),
                 ..OrchestratorConfig::default()
             },
         );
@@ -186,6 +187,7 @@ pub async fn dev(g: &Global, args: DevArgs) -> anyhow::Result<ExitCode> {
     let store = setup::store(g, None).await?;
     let broker = setup::embedded_broker(g).await?;
     let shutdown = setup::shutdown_on_signal();
+    setup::serve_metrics(g, "127.0.0.1:9464", shutdown.clone()).await;
     let embedded = Embedded::start(store, broker, args.concurrency, shutdown.clone()).await?;
     for file in &args.files {
         let name = file.display().to_string();

@@ -22,7 +22,32 @@ use crate::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    rex_observability::init(cli.global.log_format, cli.command.default_log_filter());
+    let telemetry = rex_observability::TelemetryConfig::new(cli.command.service_name())
+        .with_log_format(cli.global.log_format)
+        .with_default_log_filter(cli.command.default_log_filter());
+    // Traces are exported when OTEL_EXPORTER_OTLP_ENDPOINT is set; a bad exporter
+    // setting leaves logs only, with a warning, rather than refusing to start.
+    let guard = match rex_observability::init_telemetry(telemetry.clone()) {
+        Ok(guard) => Some(guard),
+        Err(err) => {
+            let guard = rex_observability::init_telemetry(
+                telemetry.with_export(rex_observability::Export::Off),
+            )
+            .ok();
+            tracing::warn!(error = %err, "traces are not exported");
+            guard
+        }
+    };
+    let code = run(cli);
+    if let Some(guard) = guard
+        && let Err(err) = guard.shutdown()
+    {
+        eprintln!("warning: flushing traces: {err}");
+    }
+    code
+}
+
+fn run(cli: Cli) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -22,10 +22,12 @@ pub async fn orchestrator(g: &Global, args: OrchestratorArgs) -> anyhow::Result<
     broker.declare(&setup::known_agents()).await?;
     let engine = setup::engine(store, broker);
     let shutdown = setup::shutdown_on_signal();
+    setup::serve_metrics(g, "0.0.0.0:9464", shutdown.clone()).await;
     let config = OrchestratorConfig {
         prefetch: args.prefetch,
         batch_size: args.batch_size,
         relay_grace: Duration::from_millis(args.relay_grace_ms),
+        agents: setup::known_agents(),
         ..OrchestratorConfig::default()
     };
     Orchestrator::new(engine, config).run(shutdown).await?;
@@ -38,6 +40,7 @@ pub async fn worker(g: &Global, args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let store = setup::store(g, None).await?;
     let broker = setup::amqp(g).await?;
     let shutdown = setup::shutdown_on_signal();
+    setup::serve_metrics(g, "0.0.0.0:9465", shutdown.clone()).await;
     let config = WorkerConfig {
         concurrency: args.concurrency,
         prefetch: args

@@ -106,6 +106,27 @@ pub fn engine(store: Store, broker: Arc<dyn Broker>) -> Engine {
     Engine::new(store, broker, catalog, Arc::new(SystemClock))
 }
 
+/// Serves `/metrics` at the configured address (or `default`) until `shutdown`. A port
+/// already taken is a warning, not a failure: the process still does its work.
+pub async fn serve_metrics(g: &Global, default: &str, shutdown: CancellationToken) {
+    let addr = g.metrics_addr.clone().unwrap_or_else(|| default.to_owned());
+    if addr == "off" {
+        return;
+    }
+    match tokio::net::TcpListener::bind(&addr).await {
+        Ok(listener) => {
+            tracing::info!(%addr, "metrics on http://{addr}/metrics");
+            tokio::spawn(async move {
+                let stopped = async move { shutdown.cancelled().await };
+                if let Err(err) = rex_observability::serve_metrics(listener, stopped).await {
+                    tracing::warn!(error = %err, "metrics endpoint stopped");
+                }
+            });
+        }
+        Err(err) => tracing::warn!(%addr, error = %err, "metrics endpoint not started"),
+    }
+}
+
 /// A token cancelled on SIGINT (Ctrl-C) or SIGTERM.
 pub fn shutdown_on_signal() -> CancellationToken {
     let token = CancellationToken::new();

@@ -19,12 +19,13 @@ use rex_broker::{Broker, Delivery, Destination, Message};
 use rex_core::protocol::{
     HEADER_ATTEMPT, HEADER_KIND, HEADER_MISSION, HEADER_STEP, Outcome, ResultMessage, TaskMessage,
 };
+use rex_observability::{FailureKind, StepRef, metrics, propagation, spans};
 use rex_store::entity::attempts;
 use rex_store::{AttemptOutcome, Claim, NewAttempt, Store};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{Instrument, debug, info, warn};
 
 use crate::checkpoint::{Checkpointer, with_retries};
 use crate::{Agent, StepError, TaskContext, WorkerError};
@@ -237,13 +238,19 @@ impl Worker {
                 return;
             }
         };
-        let span = info_span!(
-            "worker.execute",
-            rex.mission.id = %task.mission_id,
-            rex.step.id = %task.step_id,
-            rex.step.attempt = task.attempt,
-            rex.agent = agent.name(),
-            redelivered = delivery.redelivered,
+        // A child of the orchestrator's publish span, through the task's headers.
+        let queue = format!("rex.agent.{}", agent.name());
+        let span = spans::process_span(&queue, &delivery.message.id);
+        propagation::set_parent(&span, &delivery.message.headers);
+        spans::record_step(
+            &span,
+            &StepRef::new(
+                &task.mission_id,
+                &task.step_id,
+                task.attempt,
+                agent.name(),
+                &task.action,
+            ),
         );
         async {
             match self.process(&agent, running, &task, cancel).await {
@@ -323,7 +330,35 @@ impl Worker {
             .unwrap_or_else(|e| e.into_inner())
             .insert(key.clone());
         let started_at = Utc::now();
-        let outcome = run_agent(agent, task, cancel.clone()).await;
+        let metrics = metrics();
+        metrics.step_started(agent.name(), &task.action);
+        if let Ok(latency) = (started_at - task.dispatched_at).to_std() {
+            metrics.observe_dispatch_latency(agent.name(), latency);
+        }
+        let step_span = spans::step_span(&StepRef::new(
+            &task.mission_id,
+            &task.step_id,
+            task.attempt,
+            agent.name(),
+            &task.action,
+        ));
+        let outcome = run_agent(agent, task, cancel.clone())
+            .instrument(step_span.clone())
+            .await;
+        let took = (Utc::now() - started_at).to_std().unwrap_or_default();
+        match &outcome {
+            Ok(_) => metrics.step_succeeded(agent.name(), &task.action, took),
+            Err(err) => {
+                spans::record_error(&step_span, "step_error", &err.message);
+                let kind = if err.retryable {
+                    FailureKind::Retryable
+                } else {
+                    FailureKind::Permanent
+                };
+                metrics.step_failed(agent.name(), &task.action, kind, Some(took));
+            }
+        }
+        drop(step_span);
         running
             .in_flight
             .lock()
@@ -390,7 +425,7 @@ impl Worker {
     }
 
     async fn publish_result(&self, result: ResultMessage) -> Result<(), WorkerError> {
-        let headers = [
+        let mut headers = [
             (HEADER_MISSION, result.mission_id.clone()),
             (HEADER_STEP, result.step_id.clone()),
             (HEADER_ATTEMPT, result.attempt.to_string()),
@@ -399,6 +434,8 @@ impl Worker {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
+        let publish = spans::publish_span("rex.results", &result.idempotency_key);
+        publish.in_scope(|| propagation::inject_current(&mut headers));
         let message = Message {
             id: result.idempotency_key.clone(),
             headers,
@@ -406,6 +443,7 @@ impl Worker {
         };
         self.broker
             .publish(vec![(Destination::Results, message)])
+            .instrument(publish)
             .await?;
         Ok(())
     }

@@ -6,9 +6,12 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use rex_broker::Broker;
+use rex_core::StepKind;
+use rex_core::machine::TimerKind;
 use rex_core::machine::{self, Command, Event, MissionState, MissionStatus, StepStatus};
-use rex_core::protocol::{Clock, TaskMessage};
+use rex_core::protocol::{Clock, HEADER_ATTEMPT, HEADER_MISSION, HEADER_STEP, TaskMessage};
 use rex_core::{Workflow, inputs::bind_inputs};
+use rex_observability::{StepRef, metrics, propagation, spans};
 use rex_store::entity::{missions, signals, steps, timers};
 use rex_store::{NewOutbox, Store};
 use serde_json::Value;
@@ -123,6 +126,10 @@ impl Engine {
         let now = self.clock.now();
         let id = Uuid::now_v7();
         tracing::Span::current().record("rex.mission.id", tracing::field::display(id));
+        // The mission's root span: every later span of the mission (dispatches days
+        // later, after restarts) joins its trace through the context stored below.
+        let mission_span = spans::mission_span(&id.to_string(), &workflow.name, workflow.version);
+        let trace_context = mission_span.in_scope(propagation::current_context_string);
         let mission_input = input.clone();
         let mut state = MissionState::new(id.to_string(), &workflow, input.clone());
         let applied = machine::apply(&mut state, &workflow, Event::Start, now);
@@ -137,7 +144,7 @@ impl Engine {
             output: None,
             error: None,
             idempotency_key: req.idempotency_key.clone(),
-            trace_context: None,
+            trace_context: trace_context.clone(),
             created_at: now,
             updated_at: now,
             finished_at: None,
@@ -147,7 +154,14 @@ impl Engine {
             .map(|i| step_row(id, &workflow, &state, i, now))
             .collect();
         let mut effects = Effects::default();
-        effects.collect(id, &workflow, &state, applied.commands, now);
+        effects.collect(
+            id,
+            &workflow,
+            &state,
+            trace_context.as_deref(),
+            applied.commands,
+            now,
+        );
 
         let txn = self.store.begin().await?;
         if let Err(err) = rex_store::insert_mission(&txn, row).await {
@@ -170,9 +184,11 @@ impl Engine {
             status: s.status.clone(),
             attempt: s.attempt as u32,
         }));
+        metrics().mission_started(&workflow.name);
         if let Some(ids) = self.publish_outgoing(outgoing).await {
             self.delete_published(&ids).await;
         }
+        drop(mission_span);
         Ok(Started { id, created: true })
     }
 
@@ -298,7 +314,14 @@ impl Engine {
                     attempt: 0,
                 });
             }
-            effects.collect(row.id, &workflow, &state, commands, now);
+            effects.collect(
+                row.id,
+                &workflow,
+                &state,
+                row.trace_context.as_deref(),
+                commands,
+                now,
+            );
             update_mission_row(&mut row, &state, now);
             changed_missions.push(row);
         }
@@ -391,6 +414,7 @@ impl Effects {
         mission_id: Uuid,
         workflow: &Workflow,
         state: &MissionState,
+        trace_context: Option<&str>,
         commands: Vec<Command>,
         now: DateTime<Utc>,
     ) {
@@ -405,7 +429,7 @@ impl Effects {
                     if current.status != StepStatus::Running || current.attempt != task.attempt {
                         continue; // superseded within this same batch (e.g. mission failed)
                     }
-                    self.outbox.push(task_outbox(
+                    let mut row = task_outbox(
                         mission_id,
                         TaskMessage {
                             mission_id: mission_id.to_string(),
@@ -421,11 +445,21 @@ impl Effects {
                             input: task.input,
                             dispatched_at: now,
                         },
-                    ));
+                    );
+                    if let Some(stored) = trace_context {
+                        trace_dispatch(stored, &mut row);
+                    }
+                    self.outbox.push(row);
                 }
                 Command::ArmTimer { kind, due } => {
                     if state.status.is_terminal() {
                         continue;
+                    }
+                    if let TimerKind::Retry { step, .. } = &kind
+                        && let Some(index) = workflow.step_index(step)
+                        && let StepKind::Task { agent, action, .. } = &workflow.steps[index].kind
+                    {
+                        metrics().step_retried(agent, action);
                     }
                     self.timers.push(timers::Model {
                         id: Uuid::now_v7(),
@@ -438,6 +472,7 @@ impl Effects {
                     });
                 }
                 Command::Finish { status, .. } => {
+                    metrics().mission_finished(&workflow.name, status.as_str());
                     debug!(mission = %mission_id, %status, workflow = %workflow.name, "mission finished");
                 }
             }
@@ -507,4 +542,33 @@ impl rex_core::Scope for InputScope<'_> {
     fn step_output(&self, _step: &str) -> Option<&Value> {
         None
     }
+}
+
+/// Opens the dispatch and publish spans of a task under the mission's stored trace
+/// context and writes the publish span's context into the task's headers, so the
+/// worker's spans become its children however late (or by whichever relay) the row is
+/// published.
+fn trace_dispatch(stored: &str, row: &mut rex_store::NewOutbox) {
+    let (Some(mission), Some(step), Some(attempt)) = (
+        row.headers.get(HEADER_MISSION),
+        row.headers.get(HEADER_STEP),
+        row.headers.get(HEADER_ATTEMPT),
+    ) else {
+        return;
+    };
+    let step_ref = StepRef::new(
+        mission,
+        step,
+        attempt.parse().unwrap_or(0),
+        &row.destination,
+        "",
+    );
+    let dispatch = spans::dispatch_span(&step_ref);
+    propagation::set_parent_from_string(&dispatch, stored);
+    let queue = format!("rex.agent.{}", row.destination);
+    let publish = dispatch.in_scope(|| spans::publish_span(&queue, &row.message_id));
+    spans::record_step(&publish, &step_ref);
+    let mut headers = row.headers.clone();
+    publish.in_scope(|| propagation::inject_current(&mut headers));
+    row.headers = headers;
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use futures::FutureExt;
 use rex_broker::{Delivery, Destination};
 use rex_core::protocol::ResultMessage;
+use rex_observability::{propagation, spans};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -33,6 +34,11 @@ pub struct OrchestratorConfig {
     pub relay_grace: Duration,
     /// Longest sleep of the timer loop between looks at the timers table (default 200 ms).
     pub timer_poll: Duration,
+    /// How often queue depths, mission counts and the outbox backlog are sampled into
+    /// the metrics (default 15 s, Prometheus' usual scrape interval).
+    pub metrics_interval: Duration,
+    /// The agents whose queues are sampled.
+    pub agents: Vec<String>,
 }
 
 impl Default for OrchestratorConfig {
@@ -44,6 +50,8 @@ impl Default for OrchestratorConfig {
             relay_interval: Duration::from_secs(1),
             relay_grace: Duration::from_secs(5),
             timer_poll: Duration::from_millis(200),
+            metrics_interval: Duration::from_secs(15),
+            agents: Vec::new(),
         }
     }
 }
@@ -101,7 +109,13 @@ impl Orchestrator {
             self.config.timer_poll,
             shutdown.clone(),
         );
-        let (a, b, c) = tokio::join!(results, relay, timers);
+        let gauges = crate::gauges::run(
+            self.engine.clone(),
+            self.config.agents.clone(),
+            self.config.metrics_interval,
+            shutdown.clone(),
+        );
+        let (a, b, c, ()) = tokio::join!(results, relay, timers, gauges);
         a.and(b).and(c)
     }
 
@@ -166,6 +180,11 @@ impl Orchestrator {
         let mut events = Vec::with_capacity(batch.len());
         let mut accepted = Vec::with_capacity(batch.len());
         for delivery in batch {
+            if delivery.message.headers.contains_key("traceparent") {
+                // Marks the result's arrival in the mission's trace.
+                let span = spans::process_span("rex.results", &delivery.message.id);
+                propagation::set_parent(&span, &delivery.message.headers);
+            }
             match parse_result(&delivery) {
                 Ok(event) => {
                     events.push(event);

@@ -53,6 +53,12 @@ pub async fn fire_due(engine: &Engine) -> Result<usize, EngineError> {
         return Ok(0);
     }
     let ids: Vec<_> = due.iter().map(|t| t.id).collect();
+    let now = engine.clock.now();
+    for t in &due {
+        if let Ok(late) = (now - t.due_at).to_std() {
+            rex_observability::metrics().observe_timer_lateness(late);
+        }
+    }
     let events = due
         .into_iter()
         .filter_map(|t| {

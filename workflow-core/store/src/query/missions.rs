@@ -190,3 +190,26 @@ fn normalize(mut m: missions::Model) -> missions::Model {
     m.finished_at = m.finished_at.map(to_db_precision);
     m
 }
+
+impl Store {
+    /// How many missions are in each status (statuses with none are absent).
+    pub async fn count_missions_by_status(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        #[derive(sea_orm::FromQueryResult)]
+        struct Row {
+            status: String,
+            missions: i64,
+        }
+        let rows = Entity::find()
+            .select_only()
+            .column(Column::Status)
+            .column_as(Column::Id.count(), "missions")
+            .group_by(Column::Status)
+            .into_model::<Row>()
+            .all(self.conn())
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.status, Ord::max(r.missions, 0) as u64))
+            .collect())
+    }
+}

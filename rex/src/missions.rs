@@ -32,6 +32,16 @@ pub async fn run(g: &Global, cmd: MissionsCommand) -> anyhow::Result<ExitCode> {
             } else {
                 println!("{} (existing mission for this idempotency key)", started.id);
             }
+            // With tracing export on, the id to paste into Jaeger.
+            if let Some(trace) = engine
+                .store()
+                .get_mission(started.id)
+                .await?
+                .and_then(|m| m.trace_context)
+                .and_then(|t| t.split('-').nth(1).map(str::to_owned))
+            {
+                println!("trace {trace}");
+            }
         }
         MissionsCommand::Get { id, json } => {
             let mission = store

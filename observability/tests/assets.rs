@@ -300,13 +300,9 @@ fn the_compose_stack_runs_jaeger_and_prometheus_with_the_committed_files() {
 }
 
 #[test]
-fn the_guide_is_short() {
-    let readme = read("README.md");
-    assert!(
-        readme.lines().count() <= 40,
-        "README.md is {} lines",
-        readme.lines().count()
-    );
+fn the_main_readme_tells_how_to_see_a_mission_in_jaeger() {
+    let readme = read("../README.md");
+    assert!(readme.contains("see a mission in Jaeger"));
     assert!(readme.contains("16686"));
 }
 

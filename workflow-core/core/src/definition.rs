@@ -157,6 +157,16 @@ pub struct RawStep {
     /// expression that resolves to one. The step succeeds with `{"waited_until": …}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait_until: Option<String>,
+    /// Send window: the step (a task) is dispatched only inside these local days and
+    /// hours; outside them it waits, as a timer, for the next opening. The time zone may
+    /// be a template (`${inputs.lead.timezone}`) resolved when the step starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<crate::window::RawWindow>,
+    /// A CEL condition over `inputs` and ancestors' outputs (`steps.<id>.output…`),
+    /// evaluated when the step's dependencies are done: false skips the step, and a
+    /// skipped step counts as done for the steps after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
     /// Makes the step a wait for a signal sent to the mission (or published to one of its
     /// correlation keys). A signal that arrived earlier and was not used yet counts.
     #[serde(default, skip_serializing_if = "Option::is_none")]

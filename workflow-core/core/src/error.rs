@@ -135,6 +135,10 @@ problem_codes! {
     InvalidWaitUntil = "invalid_wait_until",
     /// A `correlation_keys` entry that is empty or reads step outputs.
     InvalidCorrelationKey = "invalid_correlation_key",
+    /// A `window` with bad days, hours, time zone or holidays, or on a non-task step.
+    InvalidWindow = "invalid_window",
+    /// A `when` condition that does not parse, or reads what the step cannot see.
+    InvalidCondition = "invalid_condition",
 
     // A mission's input, checked against the definition's declared inputs.
     /// The mission input is not a JSON object.

@@ -105,6 +105,31 @@ pub struct Step {
     pub timeout: Option<Duration>,
     /// A durable wait between the dependencies being done and the step starting.
     pub delay: Option<Duration>,
+    /// Local days and hours in which the step may be dispatched.
+    pub window: Option<StepWindow>,
+    /// Evaluated when the dependencies are done: false skips the step.
+    pub when: Option<crate::condition::Condition>,
+}
+
+/// A step's send window: compiled once when its time zone is fixed, else at dispatch
+/// from the resolved zone template.
+#[derive(Debug, Clone)]
+pub enum StepWindow {
+    Fixed(crate::window::Window),
+    ZoneFrom {
+        raw: crate::window::RawWindow,
+        timezone: Template,
+    },
+}
+
+impl PartialEq for StepWindow {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (StepWindow::ZoneFrom { raw: a, .. }, StepWindow::ZoneFrom { raw: b, .. }) => a == b,
+            (StepWindow::Fixed(a), StepWindow::Fixed(b)) => format!("{a:?}") == format!("{b:?}"),
+            _ => false,
+        }
+    }
 }
 
 /// What a step does.

@@ -88,6 +88,8 @@ fn definition(dag: &Dag) -> RawDefinition {
                 delay: None,
                 wait_until: None,
                 wait_for: None,
+                window: None,
+                when: None,
             }
         })
         .collect();

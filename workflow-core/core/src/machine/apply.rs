@@ -1,5 +1,7 @@
 //! The transition function.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde_json::{Map, Value, json};
 
@@ -8,7 +10,8 @@ use super::{
     TimerKind,
 };
 use crate::template::Scope;
-use crate::workflow::{SignalAction, StepIndex, StepKind, Workflow};
+use crate::window::Window;
+use crate::workflow::{SignalAction, StepIndex, StepKind, StepWindow, Workflow};
 
 /// The result of applying one event.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -172,7 +175,7 @@ impl Transition<'_> {
                 if current.status != StepStatus::WaitingRetry || current.attempt + 1 != attempt {
                     return self.ignore("stale retry timer");
                 }
-                self.dispatch(index);
+                self.dispatch_in_window(index);
             }
             TimerKind::Delay { step, attempt } => {
                 match self.waiting_step(&step, attempt, StepStatus::Delayed) {
@@ -420,8 +423,40 @@ impl Transition<'_> {
         }
     }
 
-    /// A ready step: wait out its `delay` first, if it has one.
+    /// A ready step: skipped when its `when` is false, else it waits out its `delay`
+    /// first, if it has one.
     fn start_step(&mut self, index: StepIndex) {
+        if let Some(condition) = &self.workflow.steps[index].when {
+            let outputs: BTreeMap<String, Value> = self
+                .workflow
+                .steps
+                .iter()
+                .zip(&self.state.steps)
+                .filter(|(_, s)| s.status == StepStatus::Succeeded)
+                .map(|(d, s)| (d.id.clone(), s.output.clone().unwrap_or(Value::Null)))
+                .collect();
+            match condition.evaluate(&self.state.input, &outputs) {
+                Ok(true) => {}
+                Ok(false) => {
+                    let step = &mut self.state.steps[index];
+                    step.status = StepStatus::Skipped;
+                    step.finished_at = Some(self.now);
+                    self.out.changed_steps.push(index);
+                    return self.advance();
+                }
+                Err(err) => {
+                    let step = &mut self.state.steps[index];
+                    step.attempt += 1;
+                    return self.fail_attempt(
+                        index,
+                        StepFailure {
+                            message: format!("when: {err}"),
+                            retryable: false,
+                        },
+                    );
+                }
+            }
+        }
         let Some(delay) = self.workflow.steps[index].delay else {
             return self.begin(index);
         };
@@ -440,7 +475,7 @@ impl Transition<'_> {
     /// Does what the step is for: dispatch a task, or begin a wait.
     fn begin(&mut self, index: StepIndex) {
         match &self.workflow.steps[index].kind {
-            StepKind::Task { .. } => self.dispatch(index),
+            StepKind::Task { .. } => self.dispatch_in_window(index),
             StepKind::WaitUntil { at } => {
                 let resolved = at.resolve(&StateScope(self.state, self.workflow));
                 let due = match &resolved {
@@ -505,6 +540,50 @@ impl Transition<'_> {
                 }
             }
         }
+    }
+
+    /// Dispatches now when the step's send window is open (or it has none); otherwise
+    /// waits for the next opening on a timer, so steps shift rather than bunch up.
+    fn dispatch_in_window(&mut self, index: StepIndex) {
+        let window = match &self.workflow.steps[index].window {
+            None => return self.dispatch(index),
+            Some(StepWindow::Fixed(window)) => window.clone(),
+            Some(StepWindow::ZoneFrom { raw, timezone }) => {
+                let zone = timezone.resolve(&StateScope(self.state, self.workflow));
+                let compiled = match zone {
+                    Ok(Value::String(tz)) => Window::compile(raw, &tz).map_err(|e| e.to_string()),
+                    Ok(other) => Err(format!("window.timezone: {other} is not a time zone name")),
+                    Err(e) => Err(format!("window.timezone: {e}")),
+                };
+                match compiled {
+                    Ok(window) => window,
+                    Err(message) => {
+                        self.state.steps[index].attempt += 1;
+                        return self.fail_attempt(
+                            index,
+                            StepFailure {
+                                message,
+                                retryable: false,
+                            },
+                        );
+                    }
+                }
+            }
+        };
+        let open = window.next_open(self.now);
+        if open <= self.now {
+            return self.dispatch(index);
+        }
+        let step = &mut self.state.steps[index];
+        step.status = StepStatus::Delayed;
+        self.out.changed_steps.push(index);
+        self.out.commands.push(Command::ArmTimer {
+            kind: TimerKind::Delay {
+                step: self.workflow.steps[index].id.clone(),
+                attempt: step.attempt,
+            },
+            due: open,
+        });
     }
 
     /// Starts the next attempt of step `index`.

@@ -49,6 +49,8 @@ fn arb_workflow() -> impl Strategy<Value = Workflow> {
                             None
                         },
                         delay: None,
+                        window: None,
+                        when: None,
                     })
                     .collect(),
                 on_signal: Default::default(),

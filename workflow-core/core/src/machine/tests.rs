@@ -40,6 +40,8 @@ fn workflow(steps: &[(&str, &[&str])]) -> Workflow {
                 },
                 timeout: None,
                 delay: None,
+                window: None,
+                when: None,
             })
             .collect(),
         on_signal: Default::default(),
@@ -553,4 +555,52 @@ fn retry_from_a_step_reruns_it_and_everything_after_it() {
     assert_eq!(dispatched(&retried), [("b".into(), 2)]);
     assert_eq!(s.steps[2].status, StepStatus::Pending);
     assert_eq!(s.steps[0].status, StepStatus::Succeeded);
+}
+
+#[test]
+fn a_false_when_skips_the_step_and_its_dependants_still_run() {
+    let mut wf = workflow(&[("score", &[]), ("call", &["score"]), ("report", &["call"])]);
+    wf.steps[1].when =
+        Some(crate::condition::Condition::parse("steps.score.output.from == 'nobody'").unwrap());
+    let mut s = MissionState::new("m1", &wf, json!({}));
+    apply(&mut s, &wf, Event::Start, t0());
+    let out = apply(&mut s, &wf, ok("score", 1), t0());
+    assert_eq!(s.steps[1].status, StepStatus::Skipped);
+    assert_eq!(dispatched(&out), [("report".into(), 1)]);
+    apply(&mut s, &wf, ok("report", 1), t0());
+    assert_eq!(s.status, MissionStatus::Succeeded);
+}
+
+#[test]
+fn a_step_outside_its_window_waits_for_the_next_opening_in_local_time() {
+    let mut wf = workflow(&[("send", &[])]);
+    let raw: crate::window::RawWindow = serde_json::from_value(json!({
+        "days": ["mon", "tue", "wed", "thu", "fri"],
+        "hours": "09:00-17:00",
+        "timezone": "${inputs.tz}"
+    }))
+    .unwrap();
+    wf.steps[0].window = Some(crate::workflow::StepWindow::ZoneFrom {
+        raw,
+        timezone: Template::parse(&json!("${inputs.tz}")).unwrap(),
+    });
+    // Friday 2026-11-27 23:30 UTC is 18:30 in New York: closed until Monday 09:00.
+    let friday_evening = Utc.with_ymd_and_hms(2026, 11, 27, 23, 30, 0).unwrap();
+    let mut s = MissionState::new("m1", &wf, json!({"tz": "America/New_York"}));
+    let out = apply(&mut s, &wf, Event::Start, friday_evening);
+    assert!(dispatched(&out).is_empty());
+    let monday_nine_local = Utc.with_ymd_and_hms(2026, 11, 30, 14, 0, 0).unwrap();
+    let delay = TimerKind::Delay {
+        step: "send".into(),
+        attempt: 0,
+    };
+    assert_eq!(armed(&out), [(delay.clone(), monday_nine_local)]);
+    let fired = apply(&mut s, &wf, Event::TimerFired(delay), monday_nine_local);
+    assert_eq!(dispatched(&fired), [("send".into(), 1)]);
+
+    // A lead with an unknown zone fails the step, permanently, saying why.
+    let mut bad = MissionState::new("m2", &wf, json!({"tz": "Mars/Olympus"}));
+    apply(&mut bad, &wf, Event::Start, friday_evening);
+    assert_eq!(bad.status, MissionStatus::Failed);
+    assert!(bad.error.unwrap().contains("Mars/Olympus"));
 }

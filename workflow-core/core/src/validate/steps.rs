@@ -7,11 +7,13 @@ use serde_json::Value;
 
 use super::graph::Graph;
 use super::{At, Ctx, NAME_RULE, field_path, suggest};
+use crate::condition::{Condition, Reference};
 use crate::definition::{RawDuration, RawRetry, RawStep, is_valid_name};
 use crate::duration::{format_duration, parse_duration};
 use crate::error::ProblemCode;
 use crate::template::{Expr, Template};
-use crate::workflow::{InputSpec, RetryPolicy, Step, StepKind};
+use crate::window::{RawWindow, Window};
+use crate::workflow::{InputSpec, RetryPolicy, Step, StepKind, StepWindow};
 
 /// The agent name the engine keeps for its own queue of step results.
 pub const RESERVED_AGENT: &str = "results";
@@ -54,15 +56,23 @@ pub(crate) fn check_step(
         Some(d) => check_duration(cx, i, "delay", d).map(Some),
         None => Some(None),
     };
-    let (kind, refs) = match head {
+    let (kind, mut refs) = match head {
         Some(head) => check_kind_body(cx, i, raw, head, index, inputs),
         None => (None, Vec::new()),
+    };
+    let window = match &raw.window {
+        Some(w) => check_window(cx, i, raw, w, index, inputs, &mut refs),
+        None => Some(None),
+    };
+    let when = match &raw.when {
+        Some(expr) => check_when(cx, i, expr, index, inputs, &mut refs),
+        None => Some(None),
     };
     let retry = check_retry(cx, i, raw.retry.as_ref());
     let timeout = check_timeout(cx, i, raw.timeout.as_ref());
 
-    let step = match (kind, retry, timeout, delay) {
-        (Some(kind), Some(retry), Some(timeout), Some(delay)) => {
+    let step = match (kind, retry, timeout, delay, window, when) {
+        (Some(kind), Some(retry), Some(timeout), Some(delay), Some(window), Some(when)) => {
             let mut depends_on = deps.clone();
             depends_on.sort_unstable();
             Some(Step {
@@ -72,6 +82,8 @@ pub(crate) fn check_step(
                 retry,
                 timeout,
                 delay,
+                window,
+                when,
             })
         }
         _ => None,
@@ -199,6 +211,109 @@ fn check_kind_body(
             (kind, refs)
         }
     }
+}
+
+/// A send window: fixed zone compiled now, a templated zone checked for what it reads.
+fn check_window(
+    cx: &mut Ctx<'_>,
+    i: usize,
+    raw: &RawStep,
+    w: &RawWindow,
+    index: &HashMap<&str, usize>,
+    inputs: &BTreeMap<String, InputSpec>,
+    refs: &mut Vec<StepRef>,
+) -> Option<Option<StepWindow>> {
+    let report = |cx: &mut Ctx<'_>, field: &str, message: String| {
+        let field = format!("window.{field}");
+        cx.report_step(
+            i,
+            ProblemCode::InvalidWindow,
+            &field,
+            At::Key("window"),
+            message,
+        );
+    };
+    if raw.agent.is_none() {
+        report(
+            cx,
+            "",
+            "a window applies to task steps (agent and action)".into(),
+        );
+        return None;
+    }
+    if !w.timezone.contains("${") {
+        return match Window::compile(w, &w.timezone) {
+            Ok(window) => Some(Some(StepWindow::Fixed(window))),
+            Err(e) => {
+                report(cx, e.field(), e.to_string());
+                None
+            }
+        };
+    }
+    if let Err(e) = w.check() {
+        report(cx, e.field(), e.to_string());
+        return None;
+    }
+    let value = Value::String(w.timezone.clone());
+    let (template, zone_refs) = check_input(cx, i, "window.timezone", Some(&value), index, inputs);
+    refs.extend(zone_refs);
+    template.map(|timezone| {
+        Some(StepWindow::ZoneFrom {
+            raw: w.clone(),
+            timezone,
+        })
+    })
+}
+
+/// A `when` condition: parses, and reads only declared inputs and ancestors' outputs.
+fn check_when(
+    cx: &mut Ctx<'_>,
+    i: usize,
+    expr: &str,
+    index: &HashMap<&str, usize>,
+    inputs: &BTreeMap<String, InputSpec>,
+    refs: &mut Vec<StepRef>,
+) -> Option<Option<Condition>> {
+    let report = |cx: &mut Ctx<'_>, message: String| {
+        cx.report_step(
+            i,
+            ProblemCode::InvalidCondition,
+            "when",
+            At::Key("when"),
+            message,
+        );
+    };
+    let condition = match Condition::parse(expr) {
+        Ok(c) => c,
+        Err(e) => {
+            report(cx, e.to_string());
+            return None;
+        }
+    };
+    let mut ok = true;
+    for reference in condition.references() {
+        match reference {
+            Reference::Input(name) if !inputs.contains_key(&name) => {
+                ok = false;
+                report(cx, format!("inputs.{name} is not a declared input"));
+            }
+            Reference::Step(step) => match index.get(step.as_str()) {
+                Some(&target) => refs.push(StepRef {
+                    field: "when".to_owned(),
+                    text: expr.to_owned(),
+                    expr: format!("steps.{step}"),
+                    target,
+                }),
+                None => {
+                    ok = false;
+                    let hint = suggest::did_you_mean(&step, index.keys().copied());
+                    report(cx, format!("steps.{step}: not a step{hint}"));
+                }
+            },
+            _ => {}
+        }
+    }
+    ok.then_some(Some(condition))
 }
 
 /// Signal names: letters, digits, `.`, `_`, `-`, at most 128 (`lead.replied`).

@@ -34,7 +34,7 @@ BUILTIN_AGENTS = ["noop", "echo", "sleep", "fail"]
 
 # Environment variables the deployment files set that no Rust code reads yet: the HTTP
 # listener of /healthz, /readyz and /metrics comes with issues 6 and 7.
-PENDING_ENV = {"REX_HTTP_ADDR"}
+PENDING_ENV: set[str] = set()
 
 
 @lru_cache(maxsize=1)

@@ -62,7 +62,7 @@ pub use propagation::{
     inject_context, inject_current, link_to, set_parent, set_parent_from_string, trace_id,
 };
 pub use redact::{Redacted, redact_pii};
-pub use serve::serve_metrics;
+pub use serve::{Readiness, serve_http, serve_metrics};
 pub use setup::{Export, TelemetryConfig, TelemetryGuard, init_telemetry};
 pub use spans::{DbSystem, StepRef};
 

@@ -6,6 +6,8 @@
 //! connection, answered and closed.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -18,6 +20,11 @@ const MAX_HEAD: usize = 8 * 1024;
 /// A client that does not finish its request in this time is dropped.
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Answers `/readyz`: `Ok` when the process can do its work (its database and broker
+/// answer), else why not.
+pub type Readiness =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+
 /// Serves `GET /metrics` (the process-wide [`crate::metrics()`]) on `listener`
 /// until `shutdown` completes. Connections are handled concurrently; a failing
 /// connection never stops the server.
@@ -25,14 +32,27 @@ pub async fn serve_metrics(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    let always: Readiness = Arc::new(|| Box::pin(async { Ok(()) }));
+    serve_http(listener, shutdown, always).await
+}
+
+/// Serves a process's operational endpoints until `shutdown`: `GET /metrics`,
+/// `GET /healthz` (the process answers) and `GET /readyz` (`ready` says whether it
+/// can work; 503 with the reason when not), for Prometheus and Kubernetes probes.
+pub async fn serve_http(
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+    ready: Readiness,
+) -> std::io::Result<()> {
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             () = &mut shutdown => return Ok(()),
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
+                    let ready = ready.clone();
                     tokio::spawn(async move {
-                        if let Err(err) = answer(stream).await {
+                        if let Err(err) = answer(stream, ready).await {
                             tracing::debug!(error = %err, "metrics connection failed");
                         }
                     });
@@ -47,7 +67,7 @@ pub async fn serve_metrics(
     }
 }
 
-async fn answer(mut stream: TcpStream) -> std::io::Result<()> {
+async fn answer(mut stream: TcpStream, ready: Readiness) -> std::io::Result<()> {
     let head = match tokio::time::timeout(READ_TIMEOUT, read_head(&mut stream)).await {
         Ok(head) => head?,
         Err(_) => return Ok(()),
@@ -58,10 +78,20 @@ async fn answer(mut stream: TcpStream) -> std::io::Result<()> {
     let path = target.split('?').next().unwrap_or("");
     let (status, content_type, body) = match (method, path) {
         ("GET", "/metrics") => ("200 OK", CONTENT_TYPE, render()),
+        ("GET", "/healthz") => ("200 OK", "text/plain", "ok\n".to_owned()),
+        ("GET", "/readyz") => match tokio::time::timeout(READ_TIMEOUT, ready()).await {
+            Ok(Ok(())) => ("200 OK", "text/plain", "ready\n".to_owned()),
+            Ok(Err(why)) => ("503 Service Unavailable", "text/plain", format!("{why}\n")),
+            Err(_) => (
+                "503 Service Unavailable",
+                "text/plain",
+                "readiness check timed out\n".to_owned(),
+            ),
+        },
         ("GET", _) => (
             "404 Not Found",
             "text/plain",
-            "not found: try /metrics\n".to_owned(),
+            "not found: try /metrics, /healthz or /readyz\n".to_owned(),
         ),
         _ => (
             "405 Method Not Allowed",
@@ -133,6 +163,32 @@ mod tests {
         let post = get(addr, "POST /metrics HTTP/1.1\r\n\r\n").await;
         assert!(post.starts_with("HTTP/1.1 405"), "{post}");
 
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn health_answers_and_readiness_reports_why_not() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let not_ready: Readiness =
+            Arc::new(|| Box::pin(async { Err("database not reachable: refused".to_owned()) }));
+        let server = tokio::spawn(serve_http(
+            listener,
+            async {
+                let _ = stopped.await;
+            },
+            not_ready,
+        ));
+        let health = get(addr, "GET /healthz HTTP/1.1\r\n\r\n").await;
+        assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+        let ready = get(addr, "GET /readyz HTTP/1.1\r\n\r\n").await;
+        assert!(ready.starts_with("HTTP/1.1 503"), "{ready}");
+        assert!(
+            ready.ends_with("database not reachable: refused\n"),
+            "{ready}"
+        );
         stop.send(()).unwrap();
         server.await.unwrap().unwrap();
     }

@@ -51,11 +51,12 @@ pub struct Global {
         global = true
     )]
     pub db_max_connections: u32,
-    /// Address of this process's Prometheus `/metrics` endpoint. Default: 0.0.0.0:9464
+    /// Address of this process's operational HTTP endpoints: `/metrics` (Prometheus),
+    /// `/healthz` and `/readyz` (database and broker reachable). Default: 0.0.0.0:9464
     /// for `rex orchestrator`, 0.0.0.0:9465 for `rex worker`, 127.0.0.1:9464 for
-    /// `rex dev`; `off` disables it.
-    #[arg(long, env = "REX_METRICS_ADDR", global = true)]
-    pub metrics_addr: Option<String>,
+    /// `rex dev`; `off` disables them.
+    #[arg(long, env = "REX_HTTP_ADDR", global = true)]
+    pub http_addr: Option<String>,
     /// Log line format: pretty or json. Filter with REX_LOG or RUST_LOG.
     #[arg(long, env = "REX_LOG_FORMAT", default_value = "pretty", global = true)]
     pub log_format: LogFormat,

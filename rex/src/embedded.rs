@@ -187,7 +187,14 @@ pub async fn dev(g: &Global, args: DevArgs) -> anyhow::Result<ExitCode> {
     let store = setup::store(g, None).await?;
     let broker = setup::embedded_broker(g).await?;
     let shutdown = setup::shutdown_on_signal();
-    setup::serve_metrics(g, "127.0.0.1:9464", shutdown.clone()).await;
+    setup::serve_http(
+        g,
+        "127.0.0.1:9464",
+        store.clone(),
+        broker.clone(),
+        shutdown.clone(),
+    )
+    .await;
     let embedded = Embedded::start(store, broker, args.concurrency, shutdown.clone()).await?;
     for file in &args.files {
         let name = file.display().to_string();

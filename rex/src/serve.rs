@@ -20,9 +20,16 @@ pub async fn orchestrator(g: &Global, args: OrchestratorArgs) -> anyhow::Result<
     let store = setup::store(g, None).await?;
     let broker = setup::amqp(g).await?;
     broker.declare(&setup::known_agents()).await?;
-    let engine = setup::engine(store, broker);
     let shutdown = setup::shutdown_on_signal();
-    setup::serve_metrics(g, "0.0.0.0:9464", shutdown.clone()).await;
+    setup::serve_http(
+        g,
+        "0.0.0.0:9464",
+        store.clone(),
+        broker.clone(),
+        shutdown.clone(),
+    )
+    .await;
+    let engine = setup::engine(store, broker);
     let config = OrchestratorConfig {
         prefetch: args.prefetch,
         batch_size: args.batch_size,
@@ -40,7 +47,14 @@ pub async fn worker(g: &Global, args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let store = setup::store(g, None).await?;
     let broker = setup::amqp(g).await?;
     let shutdown = setup::shutdown_on_signal();
-    setup::serve_metrics(g, "0.0.0.0:9465", shutdown.clone()).await;
+    setup::serve_http(
+        g,
+        "0.0.0.0:9465",
+        store.clone(),
+        broker.clone(),
+        shutdown.clone(),
+    )
+    .await;
     let config = WorkerConfig {
         concurrency: args.concurrency,
         prefetch: args

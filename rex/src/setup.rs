@@ -106,24 +106,45 @@ pub fn engine(store: Store, broker: Arc<dyn Broker>) -> Engine {
     Engine::new(store, broker, catalog, Arc::new(SystemClock))
 }
 
-/// Serves `/metrics` at the configured address (or `default`) until `shutdown`. A port
+/// Serves `/metrics`, `/healthz` and `/readyz` at the configured address (or
+/// `default`) until `shutdown`. Ready means the database and the broker answer. A port
 /// already taken is a warning, not a failure: the process still does its work.
-pub async fn serve_metrics(g: &Global, default: &str, shutdown: CancellationToken) {
-    let addr = g.metrics_addr.clone().unwrap_or_else(|| default.to_owned());
+pub async fn serve_http(
+    g: &Global,
+    default: &str,
+    store: Store,
+    broker: Arc<dyn Broker>,
+    shutdown: CancellationToken,
+) {
+    let addr = g.http_addr.clone().unwrap_or_else(|| default.to_owned());
     if addr == "off" {
         return;
     }
+    let ready: rex_observability::Readiness = Arc::new(move || {
+        let (store, broker) = (store.clone(), broker.clone());
+        Box::pin(async move {
+            store
+                .ping()
+                .await
+                .map_err(|e| format!("database not reachable: {e}"))?;
+            broker
+                .queue_stats(&Destination::Results)
+                .await
+                .map_err(|e| format!("broker not reachable: {e}"))?;
+            Ok(())
+        })
+    });
     match tokio::net::TcpListener::bind(&addr).await {
         Ok(listener) => {
-            tracing::info!(%addr, "metrics on http://{addr}/metrics");
+            tracing::info!(%addr, "metrics, health and readiness on http://{addr}");
             tokio::spawn(async move {
                 let stopped = async move { shutdown.cancelled().await };
-                if let Err(err) = rex_observability::serve_metrics(listener, stopped).await {
-                    tracing::warn!(error = %err, "metrics endpoint stopped");
+                if let Err(err) = rex_observability::serve_http(listener, stopped, ready).await {
+                    tracing::warn!(error = %err, "http endpoint stopped");
                 }
             });
         }
-        Err(err) => tracing::warn!(%addr, error = %err, "metrics endpoint not started"),
+        Err(err) => tracing::warn!(%addr, error = %err, "http endpoint not started"),
     }
 }
 

@@ -74,6 +74,12 @@ impl Store {
     /// Applies the pending migrations; a no-op when the schema is current. Runs in one
     /// transaction holding a lock (an advisory lock on PostgreSQL, the writer lock on
     /// SQLite), so several processes may start and migrate at once.
+    /// Checks the database answers (a trivial query), for readiness probes.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.conn.ping().await?;
+        Ok(())
+    }
+
     pub async fn migrate(&self) -> Result<(), StoreError> {
         let txn = self.begin().await?;
         if self.backend() == DbBackend::Postgres {

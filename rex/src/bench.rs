@@ -58,6 +58,10 @@ pub struct BenchArgs {
     /// Concurrency of each worker instance.
     #[arg(long, default_value_t = 64)]
     pub worker_concurrency: usize,
+    /// Run the workers as this many separate `rex worker` processes instead of inside
+    /// the bench (needs RabbitMQ and a shared database: REX_AMQP_URL, REX_DATABASE_URL).
+    #[arg(long, default_value_t = 0)]
+    pub worker_processes: usize,
     /// Print the process's resident memory each time this many more missions finished
     /// (0: only at the end).
     #[arg(long, default_value_t = 0)]
@@ -120,7 +124,32 @@ pub async fn run(g: &Global, args: BenchArgs) -> anyhow::Result<ExitCode> {
         tasks.push(tokio::spawn(o.run(shutdown.clone())));
     }
     let mut worker_tasks = Vec::new();
-    for _ in 0..args.workers {
+    let mut children = Vec::new();
+    if args.worker_processes > 0 {
+        anyhow::ensure!(
+            g.amqp_url.is_some() && !url.starts_with("sqlite"),
+            "--worker-processes needs RabbitMQ (REX_AMQP_URL) and PostgreSQL (REX_DATABASE_URL)"
+        );
+        let exe = std::env::current_exe()?;
+        for _ in 0..args.worker_processes {
+            let child = std::process::Command::new(&exe)
+                .args(["worker", "--agent", "noop", "--http-addr", "off"])
+                .arg("--concurrency")
+                .arg(args.worker_concurrency.to_string())
+                .env("REX_DATABASE_URL", &url)
+                .env("REX_AMQP_URL", g.amqp_url.as_deref().unwrap_or_default())
+                .env("REX_QUEUE_PREFIX", &g.queue_prefix)
+                .env("REX_LOG", "warn")
+                .spawn()
+                .context("starting a `rex worker` process")?;
+            children.push(child);
+        }
+    }
+    for _ in 0..if args.worker_processes > 0 {
+        0
+    } else {
+        args.workers
+    } {
         let w = Worker::new(
             setup::store(&g, Some(&url)).await?,
             broker().await?,
@@ -135,9 +164,14 @@ pub async fn run(g: &Global, args: BenchArgs) -> anyhow::Result<ExitCode> {
         worker_tasks.push(tokio::spawn(async move { w.run(agents, s).await }));
     }
 
+    let workers = if args.worker_processes > 0 {
+        format!("{} worker process(es)", args.worker_processes)
+    } else {
+        format!("{} in-process worker(s)", args.workers)
+    };
     println!(
-        "rex bench on {backend}: {} orchestrator(s), {} worker(s) × {}, {} missions in flight",
-        args.orchestrators, args.workers, args.worker_concurrency, args.concurrency
+        "rex bench on {backend}: {} orchestrator(s), {workers} × {}, {} missions in flight",
+        args.orchestrators, args.worker_concurrency, args.concurrency
     );
     let shapes: &[Shape] = match args.shape {
         Shape::Both => &[Shape::Chain, Shape::Fanout],
@@ -231,6 +265,13 @@ pub async fn run(g: &Global, args: BenchArgs) -> anyhow::Result<ExitCode> {
     }
     for t in worker_tasks {
         t.await??;
+    }
+    for mut child in children {
+        // SIGTERM: the worker finishes what it holds and exits.
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let _ = child.wait();
     }
     if g.amqp_url.is_some() {
         // This run's queues served their purpose.

@@ -34,9 +34,11 @@ async fn migrations_apply_twice_and_roll_back() {
         [
             "attempts",
             "definitions",
+            "mission_keys",
             "missions",
             "outbox",
             "seaql_migrations",
+            "signals",
             "steps",
             "timers"
         ]
@@ -51,5 +53,5 @@ async fn migrations_apply_twice_and_roll_back() {
     Migrator::down(&db, None).await.expect("down");
     assert_eq!(tables(&db).await, ["seaql_migrations"]);
     Migrator::up(&db, None).await.expect("up after down");
-    assert_eq!(tables(&db).await.len(), 7);
+    assert_eq!(tables(&db).await.len(), 9);
 }

@@ -16,7 +16,7 @@ use clap::{Args, ValueEnum};
 use rex_engine::{Engine, LatencyProbe, Orchestrator, OrchestratorConfig, StartMission};
 use rex_workers::{Registry, Worker, WorkerConfig};
 use serde_json::json;
-use tokio::sync::{Semaphore, broadcast, oneshot};
+use tokio::sync::{broadcast, oneshot};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -319,7 +319,9 @@ fn definition(shape: Shape, args: &BenchArgs) -> (String, String, usize) {
     (name, yaml, steps)
 }
 
-/// Starts `n` missions keeping `concurrency` in flight; returns their ids.
+/// Starts `n` missions keeping `concurrency` in flight; returns their ids. Finished
+/// driver tasks are reaped as they end, so the driver's own memory stays flat however
+/// many missions run (a finished task not yet joined keeps its whole future allocated).
 async fn drive(
     engine: &Engine,
     completions: &Completions,
@@ -328,16 +330,28 @@ async fn drive(
     concurrency: usize,
     rss_every: usize,
 ) -> anyhow::Result<Vec<Uuid>> {
-    let slots = Arc::new(Semaphore::new(concurrency.max(1)));
-    let mut handles = Vec::with_capacity(n);
-    let finished = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut running = tokio::task::JoinSet::new();
+    let mut ids = Vec::with_capacity(n);
+    let reap = |ids: &mut Vec<Uuid>, id: Uuid| {
+        ids.push(id);
+        if rss_every > 0 && ids.len().is_multiple_of(rss_every) {
+            println!(
+                "  {} missions finished: rss {} MiB",
+                ids.len(),
+                rss_mib("VmRSS:").map_or("?".into(), |v| v.to_string())
+            );
+        }
+    };
     for _ in 0..n {
-        let permit = slots.clone().acquire_owned().await?;
+        while running.len() >= concurrency.max(1) {
+            if let Some(done) = running.join_next().await {
+                reap(&mut ids, done??);
+            }
+        }
         let engine = engine.clone();
         let completions = completions.clone();
         let definition = definition.to_owned();
-        let finished = finished.clone();
-        handles.push(tokio::spawn(async move {
+        running.spawn(async move {
             let started = engine
                 .start_mission(StartMission {
                     definition,
@@ -347,20 +361,11 @@ async fn drive(
                 })
                 .await?;
             completions.wait(engine.store(), started.id).await?;
-            drop(permit);
-            let done = finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            if rss_every > 0 && done.is_multiple_of(rss_every) {
-                println!(
-                    "  {done} missions finished: rss {} MiB",
-                    rss_mib("VmRSS:").map_or("?".into(), |v| v.to_string())
-                );
-            }
             anyhow::Ok(started.id)
-        }));
+        });
     }
-    let mut ids = Vec::with_capacity(n);
-    for h in handles {
-        ids.push(h.await??);
+    while let Some(done) = running.join_next().await {
+        reap(&mut ids, done??);
     }
     Ok(ids)
 }

@@ -9,6 +9,7 @@
 
 mod apply;
 mod state;
+mod waits;
 
 pub use apply::{Applied, apply};
 pub use state::{MissionState, MissionStatus, SignalRecord, StepState, StepStatus, UnknownStatus};

@@ -152,11 +152,17 @@ impl Link {
         rpc(op, connection.create_channel()).await
     }
 
+    /// Stops reconnecting and closes the connection. Bounded: a connection that died
+    /// under a half-open network (or a reconnect attempt holding the lock) must not keep
+    /// a shutting-down process waiting.
     pub(crate) async fn close(&self) {
         self.shutdown.cancel();
-        if let Some(connection) = self.current.lock().await.take() {
-            let _ = connection.close(200, "shutdown".into()).await;
-        }
+        let closing = async {
+            if let Some(connection) = self.current.lock().await.take() {
+                let _ = connection.close(200, "shutdown".into()).await;
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(5), closing).await;
     }
 }
 

@@ -93,7 +93,9 @@ where
     C: Future<Output = ()>,
 {
     let outcome = tokio::time::timeout(CASE_TIMEOUT, tokio::spawn(case)).await;
-    cleanup.await;
+    if tokio::time::timeout(CASE_TIMEOUT, cleanup).await.is_err() {
+        panic!("cleanup did not finish within {CASE_TIMEOUT:?}");
+    }
     match outcome {
         Ok(Ok(())) => {}
         Ok(Err(join)) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),

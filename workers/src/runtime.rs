@@ -87,6 +87,8 @@ enum Answer {
     Result(ResultMessage),
     /// Another worker holds the attempt: hand the task back after this pause.
     Busy(Duration),
+    /// The mission ended while the task was queued: ack it, run nothing.
+    Void,
 }
 
 impl Worker {
@@ -263,6 +265,10 @@ impl Worker {
                         let _ = delivery.nack(true).await;
                     }
                 },
+                Ok(Answer::Void) => {
+                    info!("mission ended before its queued task ran; task dropped");
+                    let _ = delivery.ack().await;
+                }
                 Ok(Answer::Busy(pause)) => {
                     debug!(
                         ?pause,
@@ -319,6 +325,15 @@ impl Worker {
                 return Ok(Answer::Busy(
                     left.clamp(Duration::from_millis(200), Duration::from_secs(5)),
                 ));
+            }
+            Claim::MissionEnded(_) => {
+                let key = std::slice::from_ref(&task.idempotency_key);
+                with_retries(|| {
+                    self.store
+                        .skip_attempts(key, "not run: the mission had ended")
+                })
+                .await?;
+                return Ok(Answer::Void);
             }
             Claim::Run(_) => {}
         }

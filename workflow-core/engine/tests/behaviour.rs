@@ -353,7 +353,48 @@ steps:
     h.finish().await;
 }
 
+async fn a_queued_task_of_a_cancelled_mission_never_runs(backend: Backend) {
+    let mut h = Harness::new(backend).await;
+    h.spawn_orchestrator().await;
+    // One slot: the second mission's task waits in the queue behind the first.
+    h.spawn_worker(1).await;
+    h.push(
+        r#"
+name: email
+version: 1
+steps:
+  - {id: send, agent: sleep, action: sleep, input: {ms: 600}}
+"#,
+    )
+    .await;
+    let first = h.start("email", json!({})).await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let second = h.start("email", json!({})).await;
+    assert!(
+        h.engine
+            .cancel_mission(second, "lead replied")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        h.wait(first, Duration::from_secs(10)).await.status,
+        "succeeded"
+    );
+    // Give the worker time to take the queued task.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let attempts = h.attempts(second).await;
+    assert_eq!(attempts.len(), 1, "the task was delivered and claimed");
+    assert_eq!(attempts[0].status, "skipped");
+    assert_eq!(attempts[0].executions, 0, "the queued email was never sent");
+    assert_eq!(
+        h.db.get_mission(second).await.unwrap().unwrap().status,
+        "cancelled"
+    );
+    h.finish().await;
+}
+
 both_backends!(
+    a_queued_task_of_a_cancelled_mission_never_runs,
     diamond_completes_with_parallel_branches,
     retryable_failures_back_off_then_succeed,
     permanent_failure_fails_the_mission_and_dispatches_no_dependent,

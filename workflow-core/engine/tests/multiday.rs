@@ -178,7 +178,21 @@ async fn a_signal_during_a_running_step_cancels_the_rest_after_it(backend: Backe
     h.spawn_worker(2).await;
     h.push(SEQUENCE).await;
     let id = h.start("sequence", json!({"lead": "9"})).await;
-    wait_step_status(&h, id, "first", "running").await;
+    // Running in a worker, not just dispatched: the worker has claimed the attempt.
+    for _ in 0..250 {
+        if !h.attempts(id).await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        h.attempts(id).await.len(),
+        1,
+        "the worker never took the step"
+    );
+    // The claim's own check of the mission follows its insert: let it pass, so the
+    // agent is really running (it sleeps 400 ms) when the signal comes.
+    tokio::time::sleep(Duration::from_millis(150)).await;
     h.engine
         .signal(id, "lead.unsubscribed", json!({}), "u1")
         .await

@@ -67,6 +67,9 @@ pub enum Claim {
     /// Another worker holds a live lease on it (a duplicate copy of the task): do not
     /// run it; look again after the lease passes.
     Busy(attempts::Model),
+    /// The task's mission has ended (cancelled, failed): the queued task is a no-op.
+    /// The row is claimed; mark it with [`Store::skip_attempts`].
+    MissionEnded(attempts::Model),
 }
 
 impl Store {
@@ -139,16 +142,35 @@ impl Store {
                 existing.insert(model.idempotency_key.clone(), model);
             }
         }
+        // A task of a mission that ended while the task waited in its queue must not run
+        // (a lead who replied gets no further email): one query for the whole batch.
+        let mut missions: Vec<Uuid> = claimed.values().map(|r| r.mission_id).collect();
+        missions.sort_unstable();
+        missions.dedup();
+        let mut ended: HashSet<Uuid> = HashSet::new();
+        for chunk in missions.chunks(ids_per_statement(self.backend())) {
+            ended.extend(
+                crate::missions::Entity::find()
+                    .filter(crate::missions::Column::Id.is_in(chunk.iter().copied()))
+                    .filter(crate::missions::Column::Status.ne("running"))
+                    .all(self.conn())
+                    .await?
+                    .into_iter()
+                    .map(|m| m.id),
+            );
+        }
         let mut answered = HashSet::new();
         tasks
             .iter()
             .map(|t| {
                 let first = answered.insert(t.key.clone());
                 if let Some(row) = claimed.get(&t.key) {
-                    return Ok(if first {
-                        Claim::Run(row.clone())
-                    } else {
+                    return Ok(if !first {
                         Claim::Busy(row.clone())
+                    } else if ended.contains(&row.mission_id) {
+                        Claim::MissionEnded(row.clone())
+                    } else {
+                        Claim::Run(row.clone())
                     });
                 }
                 let row = existing
@@ -162,6 +184,29 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// Marks claimed attempts as not run (`skipped`, with `reason`): a redelivered copy is
+    /// answered from the row and never runs. `executions` stays 0.
+    pub async fn skip_attempts(&self, keys: &[String], reason: &str) -> Result<u64, StoreError> {
+        let mut skipped = 0;
+        for chunk in keys.chunks(ids_per_statement(self.backend())) {
+            skipped += Entity::update_many()
+                .col_expr(Column::Status, Expr::value(status::SKIPPED))
+                .col_expr(Column::Error, Expr::value(reason))
+                .col_expr(Column::Retryable, Expr::value(false))
+                .col_expr(
+                    Column::LeaseUntil,
+                    Expr::value(Option::<DateTime<Utc>>::None),
+                )
+                .col_expr(Column::FinishedAt, Expr::value(now()))
+                .filter(Column::IdempotencyKey.is_in(chunk.iter().cloned()))
+                .filter(Column::Status.eq(status::RUNNING))
+                .exec(self.conn())
+                .await?
+                .rows_affected;
+        }
+        Ok(skipped)
     }
 
     /// Renews the leases of the attempts `worker` is running. Returns how many rows

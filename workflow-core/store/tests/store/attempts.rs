@@ -15,6 +15,7 @@ on_both_backends!(
     a_finished_attempt_is_answered_not_claimed,
     a_renewed_lease_keeps_copies_away,
     a_batch_answers_in_order_with_repeats_busy,
+    a_task_of_an_ended_mission_is_claimed_as_void_and_skipped,
 );
 
 fn new_attempt(key: &str) -> NewAttempt {
@@ -214,5 +215,41 @@ async fn a_batch_answers_in_order_with_repeats_busy(store: &Store) -> anyhow::Re
     assert_eq!(rows[1].status, attempts::status::FAILED);
     assert_eq!(rows[2].status, attempts::status::SUCCEEDED);
     assert_eq!(store.get_attempt("a").await?.unwrap().executions, 2);
+    Ok(())
+}
+
+async fn a_task_of_an_ended_mission_is_claimed_as_void_and_skipped(
+    store: &Store,
+) -> anyhow::Result<()> {
+    let def = crate::fixtures::stored_definition(store, "revive", 1).await;
+    let cancelled = crate::fixtures::mission(&def, "cancelled", crate::fixtures::t0());
+    rex_store::insert_mission(store.conn(), cancelled.clone()).await?;
+    let running = crate::fixtures::stored_mission(store).await;
+    let task = |key: &str, mission| NewAttempt {
+        mission_id: mission,
+        ..new_attempt(key)
+    };
+    let claims = store
+        .claim_attempts(
+            &[task("late", cancelled.id), task("live", running.id)],
+            LEASE,
+        )
+        .await?;
+    assert!(matches!(&claims[0], Claim::MissionEnded(r) if r.idempotency_key == "late"));
+    assert!(matches!(&claims[1], Claim::Run(r) if r.idempotency_key == "live"));
+    assert_eq!(
+        store
+            .skip_attempts(&["late".into()], "not run: the mission had ended")
+            .await?,
+        1
+    );
+    let again = store
+        .claim_attempts(&[task("late", cancelled.id)], LEASE)
+        .await?;
+    let Claim::Finished(row) = &again[0] else {
+        panic!("a skipped attempt answers its copies: {again:?}")
+    };
+    assert_eq!(row.status, attempts::status::SKIPPED);
+    assert_eq!(row.executions, 0, "nothing ran");
     Ok(())
 }

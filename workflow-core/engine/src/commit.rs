@@ -9,7 +9,7 @@ use rex_broker::Broker;
 use rex_core::StepKind;
 use rex_core::machine::TimerKind;
 use rex_core::machine::{self, Command, Event, MissionState, MissionStatus, StepStatus};
-use rex_core::protocol::{Clock, HEADER_ATTEMPT, HEADER_MISSION, HEADER_STEP, TaskMessage};
+use rex_core::protocol::{Clock, TaskMessage};
 use rex_core::{Workflow, inputs::bind_inputs};
 use rex_observability::{StepRef, metrics, propagation, spans};
 use rex_store::entity::{missions, signals, steps, timers};
@@ -231,16 +231,15 @@ impl Engine {
             .values()
             .flatten()
             .any(|e| matches!(e, Event::Signal { .. }));
+        let mut workflows = Vec::with_capacity(rows.len());
         for row in &rows {
-            if needs_signals {
-                break;
-            }
-            let wf = self.catalog.workflow(row.definition_id).await?;
-            needs_signals = wf
-                .steps
-                .iter()
-                .any(|s| matches!(s.kind, rex_core::StepKind::WaitFor { .. }));
+            workflows.push(self.catalog.workflow(row.definition_id).await?);
         }
+        needs_signals |= workflows.iter().any(|wf| {
+            wf.steps
+                .iter()
+                .any(|s| matches!(s.kind, rex_core::StepKind::WaitFor { .. }))
+        });
         let all_signals = if needs_signals {
             rex_store::load_signals(&txn, &ids).await?
         } else {
@@ -256,11 +255,10 @@ impl Engine {
         let mut changed_steps = Vec::new();
         let mut changed_signals = Vec::new();
         let mut effects = Effects::default();
-        for mut row in rows {
+        for (mut row, workflow) in rows.into_iter().zip(workflows) {
             let Some(events) = by_mission.remove(&row.id) else {
                 continue;
             };
-            let workflow = self.catalog.workflow(row.definition_id).await?;
             let mut state = mission_state(
                 &row,
                 steps_of.get(&row.id).map(Vec::as_slice).unwrap_or(&[]),
@@ -429,26 +427,23 @@ impl Effects {
                     if current.status != StepStatus::Running || current.attempt != task.attempt {
                         continue; // superseded within this same batch (e.g. mission failed)
                     }
-                    let mut row = task_outbox(
-                        mission_id,
-                        TaskMessage {
-                            mission_id: mission_id.to_string(),
-                            idempotency_key: machine::idempotency_key(
-                                &mission_id.to_string(),
-                                &task.step_id,
-                                task.attempt,
-                            ),
-                            step_id: task.step_id,
-                            attempt: task.attempt,
-                            agent: task.agent,
-                            action: task.action,
-                            input: task.input,
-                            dispatched_at: now,
-                        },
-                    );
-                    if let Some(stored) = trace_context {
-                        trace_dispatch(stored, &mut row);
-                    }
+                    let message = TaskMessage {
+                        mission_id: mission_id.to_string(),
+                        idempotency_key: machine::idempotency_key(
+                            &mission_id.to_string(),
+                            &task.step_id,
+                            task.attempt,
+                        ),
+                        step_id: task.step_id,
+                        attempt: task.attempt,
+                        agent: task.agent,
+                        action: task.action,
+                        input: task.input,
+                        dispatched_at: now,
+                    };
+                    let trace = trace_context.map(|stored| trace_dispatch(stored, &message));
+                    let mut row = task_outbox(mission_id, message);
+                    row.headers.extend(trace.unwrap_or_default());
                     self.outbox.push(row);
                 }
                 Command::ArmTimer { kind, due } => {
@@ -545,30 +540,23 @@ impl rex_core::Scope for InputScope<'_> {
 }
 
 /// Opens the dispatch and publish spans of a task under the mission's stored trace
-/// context and writes the publish span's context into the task's headers, so the
+/// context and returns the publish span's context as headers for the task, so the
 /// worker's spans become its children however late (or by whichever relay) the row is
 /// published.
-fn trace_dispatch(stored: &str, row: &mut rex_store::NewOutbox) {
-    let (Some(mission), Some(step), Some(attempt)) = (
-        row.headers.get(HEADER_MISSION),
-        row.headers.get(HEADER_STEP),
-        row.headers.get(HEADER_ATTEMPT),
-    ) else {
-        return;
-    };
+fn trace_dispatch(stored: &str, task: &TaskMessage) -> BTreeMap<String, String> {
     let step_ref = StepRef::new(
-        mission,
-        step,
-        attempt.parse().unwrap_or(0),
-        &row.destination,
-        "",
+        &task.mission_id,
+        &task.step_id,
+        task.attempt,
+        &task.agent,
+        &task.action,
     );
     let dispatch = spans::dispatch_span(&step_ref);
     propagation::set_parent_from_string(&dispatch, stored);
-    let queue = format!("rex.agent.{}", row.destination);
-    let publish = dispatch.in_scope(|| spans::publish_span(&queue, &row.message_id));
+    let queue = format!("rex.agent.{}", task.agent);
+    let publish = dispatch.in_scope(|| spans::publish_span(&queue, &task.idempotency_key));
     spans::record_step(&publish, &step_ref);
-    let mut headers = row.headers.clone();
+    let mut headers = BTreeMap::new();
     publish.in_scope(|| propagation::inject_current(&mut headers));
-    row.headers = headers;
+    headers
 }

@@ -5,11 +5,8 @@ use std::collections::BTreeMap;
 use rex_broker::{Destination, Message};
 use rex_core::protocol::{HEADER_ATTEMPT, HEADER_KIND, HEADER_MISSION, HEADER_STEP, TaskMessage};
 use rex_store::NewOutbox;
-use rex_store::entity::outbox;
+use rex_store::entity::outbox::{self, RESULTS};
 use uuid::Uuid;
-
-/// Destination name of the orchestrators' results queue in the outbox table.
-pub(crate) const RESULTS: &str = "results";
 
 /// A committed outbox row ready to publish.
 #[derive(Debug, Clone)]

@@ -20,6 +20,15 @@ mod m20260101_000005_create_outbox;
 mod m20260101_000006_create_timers;
 mod m20260102_000007_attempt_leases;
 mod m20260102_000008_signals;
+mod m20260103_000009_dead_letters;
+mod m20260103_000010_fan_out;
+mod m20260103_000011_timer_index;
+mod m20260104_000020_tenants;
+mod m20260104_000021_leads_companies;
+mod m20260104_000022_sending;
+mod m20260104_000023_messages;
+mod m20260104_000024_suppressions;
+mod m20260104_000025_enrichment_icp_experiments;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -39,6 +48,15 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000006_create_timers::Migration),
             Box::new(m20260102_000007_attempt_leases::Migration),
             Box::new(m20260102_000008_signals::Migration),
+            Box::new(m20260103_000009_dead_letters::Migration),
+            Box::new(m20260103_000010_fan_out::Migration),
+            Box::new(m20260103_000011_timer_index::Migration),
+            Box::new(m20260104_000020_tenants::Migration),
+            Box::new(m20260104_000021_leads_companies::Migration),
+            Box::new(m20260104_000022_sending::Migration),
+            Box::new(m20260104_000023_messages::Migration),
+            Box::new(m20260104_000024_suppressions::Migration),
+            Box::new(m20260104_000025_enrichment_icp_experiments::Migration),
         ]
     }
 }

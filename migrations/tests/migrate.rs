@@ -33,14 +33,32 @@ async fn migrations_apply_twice_and_roll_back() {
         tables(&db).await,
         [
             "attempts",
+            "campaigns",
+            "channel_usage",
+            "companies",
+            "dead_letters",
             "definitions",
+            "delivery_events",
+            "enrichment_cache",
+            "experiments",
+            "icp_profiles",
+            "lead_history",
+            "leads",
+            "mailbox_usage",
+            "mailboxes",
+            "messages",
             "mission_keys",
+            "mission_parents",
             "missions",
             "outbox",
             "seaql_migrations",
+            "sending_domains",
             "signals",
             "steps",
-            "timers"
+            "suppressions",
+            "tenants",
+            "timers",
+            "variants",
         ]
     );
     assert!(
@@ -53,5 +71,5 @@ async fn migrations_apply_twice_and_roll_back() {
     Migrator::down(&db, None).await.expect("down");
     assert_eq!(tables(&db).await, ["seaql_migrations"]);
     Migrator::up(&db, None).await.expect("up after down");
-    assert_eq!(tables(&db).await.len(), 9);
+    assert_eq!(tables(&db).await.len(), 27);
 }

@@ -34,6 +34,7 @@ fn one_of_each() -> Metrics {
         Some(Duration::from_millis(5)),
     );
     m.step_retried("reviver", "score");
+    m.worker_step_cancelled("reviver");
     m.observe_dispatch_latency("reviver", Duration::from_millis(5));
     m.set_queue_depth("reviver", 1);
     m.set_queue_oldest_age("reviver", Duration::from_secs(1));

@@ -1,6 +1,7 @@
 //! `rex bench`: runs N missions of a K-step chain and of a fan-out/fan-in DAG with
 //! no-op agents on the configured backends, a fixed number of missions in flight
-//! (closed loop), and prints throughput, latencies and memory.
+//! (closed loop), and prints throughput, latencies and memory. `rex bench timers` fires
+//! N pending durable timers instead (see [`timers`]).
 //!
 //! Every step is persistent, confirmed and committed exactly as in production: the
 //! orchestrators and workers are the real components, each with its own database pool
@@ -23,6 +24,16 @@ use uuid::Uuid;
 use crate::cli::Global;
 use crate::setup;
 
+mod timers;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Scenario {
+    /// Missions of no-op steps, a fixed number in flight (`--shape`).
+    Missions,
+    /// `--timers` pending durable timers in PostgreSQL, fired by the orchestrator(s).
+    Timers,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Shape {
     /// K no-op steps one after the other.
@@ -35,6 +46,9 @@ pub enum Shape {
 
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
+    /// What to measure.
+    #[arg(value_enum, default_value_t = Scenario::Missions)]
+    pub scenario: Scenario,
     /// Missions per shape.
     #[arg(long, default_value_t = 2000)]
     pub missions: usize,
@@ -63,12 +77,25 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 0)]
     pub worker_processes: usize,
     /// Print the process's resident memory each time this many more missions finished
-    /// (0: only at the end).
+    /// (timers: fired) (0: only at the end).
     #[arg(long, default_value_t = 0)]
     pub rss_every: usize,
+    /// Timers scenario: pending timers to seed (each a mission waiting on it).
+    #[arg(long, default_value_t = 100_000)]
+    pub timers: usize,
+    /// Timers scenario: their due times are spread evenly over this many seconds (0:
+    /// all due at the same instant, which measures the maximum firing rate).
+    #[arg(long, default_value_t = 0.0)]
+    pub due_within: f64,
+    /// Timers scenario: leave the seeded rows in the database afterwards.
+    #[arg(long)]
+    pub keep: bool,
 }
 
 pub async fn run(g: &Global, args: BenchArgs) -> anyhow::Result<ExitCode> {
+    if args.scenario == Scenario::Timers {
+        return timers::run(g, &args).await;
+    }
     let tmp = tempfile::tempdir()?;
     let url = match &g.database_url {
         Some(url) => url.clone(),

@@ -84,6 +84,9 @@ pub enum Command {
     /// Publish events to correlation keys (e.g. `lead:42`).
     #[command(subcommand)]
     Events(EventsCommand),
+    /// List the tasks the broker gave up on (past the delivery limit), and replay them.
+    #[command(subcommand)]
+    DeadLetters(DeadLettersCommand),
     /// Measure throughput and latency of the engine with no-op agents.
     Bench(crate::bench::BenchArgs),
 }
@@ -106,6 +109,7 @@ impl Command {
             Command::Run(_)
             | Command::Definitions(_)
             | Command::Missions(_)
+            | Command::DeadLetters(_)
             | Command::Bench(_) => "warn",
             _ => "info",
         }
@@ -192,6 +196,12 @@ pub enum MissionsCommand {
         definition: Option<String>,
         #[arg(long, default_value_t = 20)]
         limit: u64,
+        /// Only the child missions this mission's fan-out steps started.
+        #[arg(long, conflicts_with = "all")]
+        parent: Option<uuid::Uuid>,
+        /// Include child missions (by default only missions started by a user).
+        #[arg(long)]
+        all: bool,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -221,6 +231,27 @@ pub enum MissionsCommand {
         #[arg(long)]
         from: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeadLettersCommand {
+    /// List dead letters with their error, newest first.
+    List {
+        /// Only those of this agent's queue (`results` for the results queue).
+        #[arg(long)]
+        agent: Option<String>,
+        /// Only those of this mission.
+        #[arg(long)]
+        mission: Option<uuid::Uuid>,
+        #[arg(long, default_value_t = 20)]
+        limit: u64,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send a dead letter's task to its queue again (safe to repeat: a finished
+    /// attempt is answered from its checkpoint, never run twice).
+    Replay { id: uuid::Uuid },
 }
 
 #[derive(Debug, Subcommand)]

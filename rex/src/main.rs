@@ -5,6 +5,7 @@
 
 mod bench;
 mod cli;
+mod dead_letters;
 mod definitions;
 mod embedded;
 mod events;
@@ -78,6 +79,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => embedded::run_file(g, args).await,
         Command::Dev(args) => embedded::dev(g, args).await,
         Command::Events(cmd) => events::run(g, cmd).await,
+        Command::DeadLetters(cmd) => dead_letters::run(g, cmd).await,
         Command::Bench(args) => bench::run(g, args).await,
     }
 }

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use rex_engine::StartMission;
-use rex_store::MissionFilter;
+use rex_store::{Family, MissionFilter};
 
 use crate::cli::{Global, MissionsCommand};
 use crate::{input, render, setup};
@@ -68,14 +68,22 @@ pub async fn run(g: &Global, cmd: MissionsCommand) -> anyhow::Result<ExitCode> {
             status,
             definition,
             limit,
+            parent,
+            all,
             json,
         } => {
+            let family = match (parent, all) {
+                (Some(parent), _) => Family::ChildrenOf(parent),
+                (None, true) => Family::All,
+                (None, false) => Family::TopLevel,
+            };
             let missions = store
                 .list_missions(MissionFilter {
                     status,
                     definition,
                     limit,
                     before: None,
+                    family,
                 })
                 .await?;
             if json {

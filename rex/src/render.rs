@@ -60,15 +60,15 @@ pub fn timeline(
             (Some(d), Some(f)) => millis(d, f),
             _ => "-".into(),
         };
+        let note = match (&s.error, &s.fanout) {
+            (Some(error), _) => error.clone(),
+            (None, Some(fan)) => fan_out_progress(fan),
+            (None, None) => String::new(),
+        };
         let _ = writeln!(
             out,
             "  {:width$}  {:13}  {:>7}  {:>10}  {:>10}  {}",
-            s.step_id,
-            s.status,
-            s.attempt,
-            started,
-            duration,
-            s.error.as_deref().unwrap_or("")
+            s.step_id, s.status, s.attempt, started, duration, note
         );
         let tries: Vec<&attempts::Model> =
             attempts.iter().filter(|a| a.step_id == s.step_id).collect();
@@ -97,6 +97,18 @@ pub fn timeline(
     out
 }
 
+/// A fan-out step's counts: `children 40/1000 started, 35 ok, 1 failed`.
+fn fan_out_progress(fan: &Value) -> String {
+    let n = |k: &str| fan.get(k).and_then(Value::as_u64).unwrap_or(0);
+    format!(
+        "children {}/{} started, {} ok, {} failed",
+        n("started"),
+        n("total"),
+        n("succeeded"),
+        n("failed")
+    )
+}
+
 /// A mission with its steps as JSON.
 pub fn mission_json(mission: &missions::Model, steps: &[steps::Model]) -> Value {
     json!({
@@ -116,6 +128,7 @@ pub fn mission_json(mission: &missions::Model, steps: &[steps::Model]) -> Value 
             "input": s.input,
             "output": s.output,
             "error": s.error,
+            "children": s.fanout,
             "dispatched_at": s.dispatched_at,
             "finished_at": s.finished_at,
         })).collect::<Vec<_>>(),

@@ -1,5 +1,6 @@
 //! The real `rex` binary as separate processes on PostgreSQL + RabbitMQ: a worker killed
-//! mid-step, a worker stopped with SIGTERM mid-step.
+//! mid-step, a worker stopped with SIGTERM mid-step, an orchestrator crashing between
+//! commit and publish, an orchestrator stopped with SIGTERM.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -301,6 +302,50 @@ async fn orchestrator_killed_between_commit_and_publish_is_healed_by_the_relay()
             "{} ran {} times",
             a.idempotency_key, a.executions
         );
+    }
+    s.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orchestrator_stopped_with_sigterm_exits_zero_and_a_new_one_finishes_the_missions() {
+    let s = setup_with(false).await;
+    let mut worker = s.worker();
+    let mut first = s.orchestrator("");
+    let mut ids = Vec::new();
+    for _ in 0..10 {
+        ids.push(s.start().await);
+    }
+    // Stop the orchestrator while the `long` steps run: their results arrive while it
+    // is gone, and wait in the results queue.
+    s.wait_running(ids[0]).await;
+    let pid = first.id().to_string();
+    let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(sent.success());
+    let exit = tokio::task::spawn_blocking(move || first.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exit.success(), "the orchestrator exited with {exit}");
+
+    let mut second = s.orchestrator("");
+    for id in &ids {
+        let status = s.wait_status(*id, Duration::from_secs(40)).await;
+        assert_eq!(status, "succeeded", "mission {id}");
+    }
+    for child in [&mut second, &mut worker] {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    for id in &ids {
+        let attempts = s.attempts(*id).await;
+        assert_eq!(attempts.len(), 2, "mission {id}: one attempt per step");
+        for a in attempts {
+            assert_eq!(
+                a.executions, 1,
+                "{} ran {} times",
+                a.idempotency_key, a.executions
+            );
+        }
     }
     s.finish().await;
 }

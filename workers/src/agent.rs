@@ -42,7 +42,10 @@ pub struct TaskContext {
     pub action: String,
     /// Unique per attempt; pass it to providers that accept one.
     pub idempotency_key: String,
-    /// Cancelled when the worker shuts down and the grace period ran out.
+    /// Cancelled when the step's mission has ended (cancelled, failed) — seen within
+    /// the worker's `cancel_poll`, 2 s by default — or when the worker shuts down and
+    /// the grace period ran out. A long-running agent should stop soon after: what it
+    /// returns then is recorded, never retried for an ended mission.
     pub cancel: CancellationToken,
 }
 

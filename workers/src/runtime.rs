@@ -9,8 +9,14 @@
 //! recorded (one batched write), the result published with a confirm, and the task
 //! acked. A worker that dies stops renewing: its lease passes and the redelivered task
 //! runs elsewhere.
+//!
+//! The same heartbeat stops steps whose mission has ended (cancelled, failed): every
+//! `cancel_poll` it asks, in one query, which of this process's running attempts belong
+//! to ended missions and cancels exactly those attempts' tokens. Such a step's outcome is
+//! recorded as final (never retried: the mission is over) and its result published for
+//! the orchestrator to ignore.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -46,6 +52,10 @@ pub struct WorkerConfig {
     /// 30 s; renewed every third of it). After a worker dies, its tasks run elsewhere
     /// once this has passed.
     pub lease: Duration,
+    /// How often running steps are checked for a mission that has ended, so that
+    /// cancelling a mission reaches its running steps within this (default 2 s; one
+    /// batched query per tick for all running attempts; zero turns the check off).
+    pub cancel_poll: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -56,6 +66,7 @@ impl Default for WorkerConfig {
             shutdown_grace: Duration::from_secs(30),
             worker_id: default_worker_id(),
             lease: Duration::from_secs(30),
+            cancel_poll: Duration::from_secs(2),
         }
     }
 }
@@ -77,8 +88,40 @@ pub struct Worker {
 #[derive(Clone)]
 struct Running {
     checkpointer: Checkpointer,
-    /// Keys of the attempts running now, whose leases the heartbeat renews.
-    in_flight: Arc<Mutex<HashSet<String>>>,
+    /// The attempts running now, by key: the heartbeat renews their leases and cancels
+    /// those whose mission ended.
+    in_flight: Arc<Mutex<HashMap<String, Flight>>>,
+}
+
+/// One attempt running in this process.
+#[derive(Debug)]
+struct Flight {
+    mission_id: uuid::Uuid,
+    agent: &'static str,
+    /// The agent's `TaskContext::cancel`.
+    token: CancellationToken,
+    /// Set (and the token cancelled) when the heartbeat found its mission ended.
+    mission_ended: bool,
+}
+
+/// Marks the flights named in `ended` and cancels their tokens; answers the ones newly
+/// cancelled, as `(key, agent)`. Keys that finished meanwhile, or were already
+/// cancelled, are left alone.
+fn cancel_ended(
+    in_flight: &mut HashMap<String, Flight>,
+    ended: &[String],
+) -> Vec<(String, &'static str)> {
+    let mut cancelled = Vec::new();
+    for key in ended {
+        if let Some(flight) = in_flight.get_mut(key)
+            && !flight.mission_ended
+        {
+            flight.mission_ended = true;
+            flight.token.cancel();
+            cancelled.push((key.clone(), flight.agent));
+        }
+    }
+    cancelled
 }
 
 /// How a task ends in this worker.
@@ -127,30 +170,82 @@ impl Worker {
         results.into_iter().collect()
     }
 
-    /// Renews the leases of the running attempts every third of the lease.
-    async fn heartbeat(self, in_flight: Arc<Mutex<HashSet<String>>>, stop: CancellationToken) {
+    /// Renews the leases of the running attempts every third of the lease, and every
+    /// `cancel_poll` cancels the attempts whose mission has ended.
+    async fn heartbeat(
+        self,
+        in_flight: Arc<Mutex<HashMap<String, Flight>>>,
+        stop: CancellationToken,
+    ) {
         let every = (self.config.lease / 3).max(Duration::from_millis(100));
+        let start = tokio::time::Instant::now();
+        let mut renew = tokio::time::interval_at(start + every, every);
+        renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Zero turns the check off: an interval that never ticks in practice.
+        let poll_every = if self.config.cancel_poll.is_zero() {
+            Duration::from_secs(86_400 * 365)
+        } else {
+            self.config.cancel_poll.max(Duration::from_millis(50))
+        };
+        let mut poll = tokio::time::interval_at(start + poll_every, poll_every);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(every) => {}
+                _ = renew.tick() => self.renew_leases(&in_flight).await,
+                _ = poll.tick() => self.cancel_ended_missions(&in_flight).await,
             }
-            let keys: Vec<String> = in_flight
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .iter()
-                .cloned()
-                .collect();
-            if keys.is_empty() {
-                continue;
+        }
+    }
+
+    async fn renew_leases(&self, in_flight: &Mutex<HashMap<String, Flight>>) {
+        let keys: Vec<String> = in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        if keys.is_empty() {
+            return;
+        }
+        let renewing = self
+            .store
+            .extend_leases(&self.config.worker_id, &keys, self.config.lease);
+        match renewing.await {
+            Ok(n) => debug!(renewed = n, running = keys.len(), "leases renewed"),
+            Err(err) => warn!(error = %err, "lease renewal failed"),
+        }
+    }
+
+    /// One batched query for every running attempt; cancels those of ended missions.
+    async fn cancel_ended_missions(&self, in_flight: &Mutex<HashMap<String, Flight>>) {
+        let running: Vec<(String, uuid::Uuid)> = in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(_, f)| !f.mission_ended)
+            .map(|(k, f)| (k.clone(), f.mission_id))
+            .collect();
+        if running.is_empty() {
+            return;
+        }
+        let ended = match self.store.attempts_of_ended_missions(&running).await {
+            Ok(ended) => ended,
+            Err(err) => {
+                warn!(error = %err, "checking running steps for ended missions failed");
+                return;
             }
-            let renewing =
-                self.store
-                    .extend_leases(&self.config.worker_id, &keys, self.config.lease);
-            match renewing.await {
-                Ok(n) => debug!(renewed = n, running = keys.len(), "leases renewed"),
-                Err(err) => warn!(error = %err, "lease renewal failed"),
-            }
+        };
+        if ended.is_empty() {
+            return;
+        }
+        let cancelled = cancel_ended(
+            &mut in_flight.lock().unwrap_or_else(|e| e.into_inner()),
+            &ended,
+        );
+        for (key, agent) in cancelled {
+            metrics().worker_step_cancelled(agent);
+            info!(attempt = %key, agent, "mission ended; cancelling its running step");
         }
     }
 
@@ -343,7 +438,15 @@ impl Worker {
             .in_flight
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(key.clone());
+            .insert(
+                key.clone(),
+                Flight {
+                    mission_id,
+                    agent: agent.name(),
+                    token: cancel.clone(),
+                    mission_ended: false,
+                },
+            );
         let started_at = Utc::now();
         let metrics = metrics();
         metrics.step_started(agent.name(), &task.action);
@@ -361,8 +464,20 @@ impl Worker {
             .instrument(step_span.clone())
             .await;
         let took = (Utc::now() - started_at).to_std().unwrap_or_default();
+        let mission_ended = running
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key)
+            .is_some_and(|f| f.mission_ended);
+        if mission_ended {
+            // A span event on the step: its trace shows why it stopped.
+            info!(parent: &step_span, ?took, ok = outcome.is_ok(), "step cancelled: its mission ended");
+        }
         match &outcome {
             Ok(_) => metrics.step_succeeded(agent.name(), &task.action, took),
+            // Counted as cancelled (rex_worker_steps_cancelled_total), not as a failure.
+            Err(_) if mission_ended => {}
             Err(err) => {
                 spans::record_error(&step_span, "step_error", &err.message);
                 let kind = if err.retryable {
@@ -374,13 +489,8 @@ impl Worker {
             }
         }
         drop(step_span);
-        running
-            .in_flight
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&key);
 
-        if cancel.is_cancelled() && outcome.is_err() {
+        if cancel.is_cancelled() && outcome.is_err() && !mission_ended {
             // Interrupted by shutdown: give the lease up so the redelivered task runs
             // elsewhere at once.
             let released = with_retries(|| {
@@ -402,6 +512,13 @@ impl Worker {
                 output: Some(output),
                 error: None,
                 retryable: None,
+            },
+            // The mission is over: nothing retries this step, whatever the agent said.
+            Err(err) if mission_ended => AttemptOutcome {
+                succeeded: false,
+                output: None,
+                error: Some(format!("cancelled: the mission ended ({})", err.message)),
+                retryable: Some(false),
             },
             Err(err) => AttemptOutcome {
                 succeeded: false,
@@ -492,5 +609,52 @@ async fn run_agent(
     match tokio::spawn(async move { agent.run(&ctx, input).await }).await {
         Ok(result) => result,
         Err(join) => Err(StepError::retryable(format!("agent panicked: {join}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flight(mission_id: uuid::Uuid) -> Flight {
+        Flight {
+            mission_id,
+            agent: "sleep",
+            token: CancellationToken::new(),
+            mission_ended: false,
+        }
+    }
+
+    #[test]
+    fn only_the_attempts_of_ended_missions_are_cancelled_and_each_once() {
+        let (ended, live) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        let mut in_flight = HashMap::from([
+            ("a".to_owned(), flight(ended)),
+            ("b".to_owned(), flight(live)),
+        ]);
+        let keys = ["a".to_owned(), "gone".to_owned()];
+
+        let cancelled = cancel_ended(&mut in_flight, &keys);
+        assert_eq!(cancelled, vec![("a".to_owned(), "sleep")]);
+        assert!(in_flight["a"].token.is_cancelled() && in_flight["a"].mission_ended);
+        assert!(!in_flight["b"].token.is_cancelled() && !in_flight["b"].mission_ended);
+
+        // The next tick may name it again (the step has not returned yet): no recount.
+        assert!(cancel_ended(&mut in_flight, &keys).is_empty());
+    }
+
+    #[test]
+    fn cancelling_for_a_mission_leaves_the_shutdown_token_alone() {
+        let hard_stop = CancellationToken::new();
+        let mut in_flight = HashMap::from([(
+            "a".to_owned(),
+            Flight {
+                token: hard_stop.child_token(),
+                ..flight(uuid::Uuid::new_v4())
+            },
+        )]);
+        cancel_ended(&mut in_flight, &["a".to_owned()]);
+        assert!(in_flight["a"].token.is_cancelled());
+        assert!(!hard_stop.is_cancelled());
     }
 }

@@ -119,6 +119,7 @@ pub struct Metrics {
     steps_retried: IntCounterVec,
     step_duration: HistogramVec,
     dispatch_latency: HistogramVec,
+    worker_steps_cancelled: IntCounterVec,
 
     queue_depth: IntGaugeVec,
     queue_oldest_age: GaugeVec,
@@ -257,6 +258,17 @@ impl Metrics {
                     &["agent"],
                 ),
             ),
+            worker_steps_cancelled: family(
+                r,
+                f,
+                IntCounterVec::new(
+                    Opts::new(
+                        "rex_worker_steps_cancelled_total",
+                        "Running steps a worker told to stop because their mission had ended.",
+                    ),
+                    &["agent"],
+                ),
+            ),
             queue_depth: family(
                 r,
                 f,
@@ -285,7 +297,7 @@ impl Metrics {
                 IntCounterVec::new(
                     Opts::new(
                         "rex_dead_letters_total",
-                        "Messages this process rejected to the dead-letter exchange.",
+                        "Dead letters recorded by the orchestrator (once per message id), by the agent whose queue they died in.",
                     ),
                     &["agent"],
                 ),
@@ -540,6 +552,13 @@ impl Metrics {
             .observe(latency.as_secs_f64());
     }
 
+    /// A worker cancelled a running step of `agent` because its mission had ended.
+    pub fn worker_step_cancelled(&self, agent: &str) {
+        self.worker_steps_cancelled
+            .with_label_values(&[self.agents.admit(agent)])
+            .inc();
+    }
+
     /// Messages ready in `agent`'s queue: the autoscaler's signal.
     pub fn set_queue_depth(&self, agent: &str, messages: u64) {
         self.queue_depth
@@ -554,7 +573,7 @@ impl Metrics {
             .set(age.as_secs_f64());
     }
 
-    /// This process rejected one of `agent`'s messages to the dead-letter exchange.
+    /// A dead letter of `agent`'s queue was recorded in the `dead_letters` table.
     pub fn dead_lettered(&self, agent: &str) {
         self.dead_letters
             .with_label_values(&[self.agents.admit(agent)])

@@ -73,9 +73,15 @@ impl Agent for Sleep {
         if ms > 600_000 {
             return Err(StepError::permanent("input.ms: at most 600000"));
         }
+        let started = tokio::time::Instant::now();
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(ms)) => Ok(json!({"slept_ms": ms})),
-            _ = ctx.cancel.cancelled() => Err(StepError::retryable("worker shutting down")),
+            // Mission ended or worker shutting down: stop now. Retryable, for the
+            // shutdown case (the runtime never retries a step of an ended mission).
+            _ = ctx.cancel.cancelled() => Err(StepError::retryable(format!(
+                "cancelled after {} of {ms} ms",
+                started.elapsed().as_millis()
+            ))),
         }
     }
 }
@@ -156,6 +162,24 @@ mod tests {
             json!({"attempt": 3})
         );
         assert!(Fail.run(&ctx(9), input).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn sleep_stops_as_soon_as_its_token_is_cancelled() {
+        let ctx = ctx(1);
+        let cancel = ctx.cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            cancel.cancel();
+        });
+        let began = std::time::Instant::now();
+        let err = Sleep.run(&ctx, json!({"ms": 60_000})).await.unwrap_err();
+        assert!(began.elapsed() < Duration::from_secs(5));
+        assert!(
+            err.message.starts_with("cancelled after"),
+            "{}",
+            err.message
+        );
     }
 
     #[tokio::test]

@@ -12,6 +12,7 @@
 mod amqp;
 mod backoff;
 mod config;
+mod dead_letter;
 mod error;
 mod memory;
 mod message;
@@ -21,9 +22,10 @@ use async_trait::async_trait;
 
 pub use amqp::AmqpBroker;
 pub use config::BrokerConfig;
+pub use dead_letter::{DeadLetter, DeadLetters, UNKNOWN_REASON};
 pub use error::BrokerError;
 pub use memory::MemoryBroker;
-pub use message::{Delivery, Destination, Message, QueueStats};
+pub use message::{Delivery, Destination, ERROR_HEADER, Message, QueueStats};
 
 /// A message broker as Rex uses it. Object safe: share it as `Arc<dyn Broker>`.
 #[async_trait]
@@ -56,6 +58,23 @@ pub trait Broker: Send + Sync + 'static {
 
     /// Messages currently in the agent's dead-letter queue.
     async fn dead_letter_count(&self, agent: &str) -> Result<u64, BrokerError>;
+
+    /// A consumer of the dead-letter queue of `source` (an agent's tasks, or the
+    /// results), with manual acknowledgement and at most `prefetch` unsettled dead
+    /// letters. Each comes with its original destination and why it died. Declares the
+    /// queues like [`Broker::consume`]. The default refuses: a broker that keeps no
+    /// dead letters (a test double, a publish-only stand-in) has none to give.
+    async fn consume_dead_letters(
+        &self,
+        source: Destination,
+        prefetch: u16,
+    ) -> Result<DeadLetters, BrokerError> {
+        let _ = (source, prefetch);
+        Err(BrokerError::Refused {
+            op: "consume_dead_letters",
+            cause: "this broker keeps no dead-letter queues".into(),
+        })
+    }
 
     /// Ends every consumer of this broker (their `next()` returns `None`,
     /// their unacknowledged deliveries are requeued) and closes the

@@ -99,7 +99,19 @@ pub struct Delivery {
     pub redelivered: bool,
     /// 1 on the first delivery, 2 on the first redelivery, …
     pub delivery_count: u32,
+    /// Why the broker dead-lettered it, on deliveries from a dead-letter queue.
+    pub(crate) death: Option<Death>,
     pub(crate) acker: Acker,
+}
+
+/// What the broker says about a dead-lettered message: RabbitMQ's latest `x-death`
+/// entry, or the in-process broker's equivalent.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Death {
+    /// `delivery_limit`, `rejected`, `expired`, `maxlen`…, as RabbitMQ names them.
+    pub(crate) reason: String,
+    /// How many times it died this way (a replayed message that dies again counts up).
+    pub(crate) count: u32,
 }
 
 #[derive(Debug)]
@@ -111,24 +123,56 @@ pub(crate) enum Acker {
 impl Delivery {
     /// The message is done with: the broker forgets it.
     pub async fn ack(self) -> Result<(), BrokerError> {
-        match self.acker {
-            Acker::Amqp(ticket) => {
-                let how = crate::amqp::Settle::Ack;
-                ticket.settle(&self.message.id, how).await
-            }
-            Acker::Memory(ticket) => ticket.settle(&self.message.id, None),
-        }
+        self.acker.ack(&self.message.id).await
     }
 
     /// `requeue = true`: hand the message back for redelivery (it counts
     /// towards the delivery limit). `requeue = false`: dead-letter it now.
     pub async fn nack(self, requeue: bool) -> Result<(), BrokerError> {
+        self.acker.nack(&self.message.id, requeue).await
+    }
+
+    /// Gives up on the message: dead-letters it now with `error` in its
+    /// [`ERROR_HEADER`], so whoever reads the dead-letter queue sees why (a plain
+    /// `nack(false)` only tells them *that* it was rejected). On RabbitMQ a copy is
+    /// published to the dead-letter exchange (confirmed) before the original is acked:
+    /// at least once, and a duplicate carries the same message id.
+    pub async fn dead_letter(self, error: &str) -> Result<(), BrokerError> {
         match self.acker {
+            Acker::Amqp(ticket) => ticket.dead_letter(self.message, error).await,
+            Acker::Memory(ticket) => ticket.settle(
+                &self.message.id,
+                crate::memory::Settle::DeadLetter(Some(error.to_owned())),
+            ),
+        }
+    }
+}
+
+/// The header [`Delivery::dead_letter`] puts the consumer's error in.
+pub const ERROR_HEADER: &str = "x-rex-error";
+
+impl Acker {
+    pub(crate) async fn ack(self, id: &str) -> Result<(), BrokerError> {
+        match self {
+            Acker::Amqp(ticket) => ticket.settle(id, crate::amqp::Settle::Ack).await,
+            Acker::Memory(ticket) => ticket.settle(id, crate::memory::Settle::Ack),
+        }
+    }
+
+    pub(crate) async fn nack(self, id: &str, requeue: bool) -> Result<(), BrokerError> {
+        match self {
             Acker::Amqp(ticket) => {
                 let how = crate::amqp::Settle::Nack { requeue };
-                ticket.settle(&self.message.id, how).await
+                ticket.settle(id, how).await
             }
-            Acker::Memory(ticket) => ticket.settle(&self.message.id, Some(requeue)),
+            Acker::Memory(ticket) => {
+                let how = if requeue {
+                    crate::memory::Settle::Requeue
+                } else {
+                    crate::memory::Settle::DeadLetter(None)
+                };
+                ticket.settle(id, how)
+            }
         }
     }
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rex_broker::{Broker, BrokerError, Destination, Message, QueueStats};
+use rex_broker::{Broker, BrokerError, DeadLetter, Destination, Message, QueueStats};
 use support::{DELIVERY_LIMIT, UNDECLARED, agent, agents, eventually, next, next_within};
 
 /// Long enough for a wrongly sent message to show up.
@@ -51,6 +51,11 @@ on_both_backends!(
     consumers_of_one_queue_share_it,
     results_flow_through_their_own_queue,
     shutdown_ends_consumers,
+    a_message_past_the_delivery_limit_is_read_back_as_a_dead_letter,
+    a_consumer_giving_up_with_an_error_dead_letters_it_with_that_error,
+    a_plain_nack_is_a_rejected_dead_letter_without_error,
+    an_unsettled_dead_letter_stays_in_its_queue,
+    dead_results_are_read_from_their_own_queue,
 );
 
 fn task(id: &str) -> Message {
@@ -380,4 +385,120 @@ async fn shutdown_ends_consumers(b: Arc<dyn Broker>) {
         .await
         .unwrap_err();
     assert!(matches!(err, BrokerError::Closed), "{err}");
+}
+
+/// The next dead letter of `source`, or a failure after 5 s.
+async fn next_dead(
+    b: &Arc<dyn Broker>,
+    source: Destination,
+) -> (rex_broker::DeadLetters, DeadLetter) {
+    let mut dead = b.consume_dead_letters(source, 10).await.unwrap();
+    let letter = tokio::time::timeout(Duration::from_secs(5), dead.next())
+        .await
+        .expect("no dead letter within 5 s")
+        .expect("dead-letter consumer ended");
+    (dead, letter)
+}
+
+async fn a_message_past_the_delivery_limit_is_read_back_as_a_dead_letter(b: Arc<dyn Broker>) {
+    b.declare(&agents()).await.unwrap();
+    let sent = task("poison").with_header("x-rex-step-id", "score");
+    b.publish(vec![(agent("alpha"), sent.clone())])
+        .await
+        .unwrap();
+    let mut consumer = b.consume(agent("alpha"), 1).await.unwrap();
+    while let Some(delivery) = next_within(&mut consumer, Duration::from_secs(1)).await {
+        delivery.nack(true).await.unwrap();
+    }
+    let (mut dead, letter) = next_dead(&b, agent("alpha")).await;
+    assert_eq!(letter.message, sent, "id, headers and body as published");
+    assert_eq!(letter.source, agent("alpha"));
+    assert_eq!(letter.reason, "delivery_limit");
+    assert_eq!(letter.error, None);
+    assert_eq!(letter.deaths, 1);
+    letter.ack().await.unwrap();
+    eventually("dead letters after ack", 0, || dead_letters(&b, "alpha")).await;
+    assert!(
+        tokio::time::timeout(QUIET, dead.next()).await.is_err(),
+        "an acked dead letter came back"
+    );
+}
+
+async fn a_consumer_giving_up_with_an_error_dead_letters_it_with_that_error(b: Arc<dyn Broker>) {
+    b.declare(&agents()).await.unwrap();
+    b.publish(vec![(agent("beta"), task("bad"))]).await.unwrap();
+    let mut consumer = b.consume(agent("beta"), 1).await.unwrap();
+    next(&mut consumer)
+        .await
+        .dead_letter("task body is not JSON: expected value at line 1")
+        .await
+        .unwrap();
+    assert!(next_within(&mut consumer, QUIET).await.is_none());
+    let (_dead, letter) = next_dead(&b, agent("beta")).await;
+    assert_eq!(
+        letter.message,
+        task("bad"),
+        "the error is not left among the headers"
+    );
+    assert_eq!(letter.reason, "rejected");
+    assert_eq!(
+        letter.error.as_deref(),
+        Some("task body is not JSON: expected value at line 1")
+    );
+    letter.ack().await.unwrap();
+    eventually("dead letters after ack", 0, || dead_letters(&b, "beta")).await;
+}
+
+async fn a_plain_nack_is_a_rejected_dead_letter_without_error(b: Arc<dyn Broker>) {
+    b.declare(&agents()).await.unwrap();
+    b.publish(vec![(agent("alpha"), task("t-1"))])
+        .await
+        .unwrap();
+    let mut consumer = b.consume(agent("alpha"), 1).await.unwrap();
+    next(&mut consumer).await.nack(false).await.unwrap();
+    let (_dead, letter) = next_dead(&b, agent("alpha")).await;
+    assert_eq!(letter.message.id, "t-1");
+    assert_eq!(letter.reason, "rejected");
+    assert_eq!(letter.error, None);
+    letter.ack().await.unwrap();
+}
+
+async fn an_unsettled_dead_letter_stays_in_its_queue(b: Arc<dyn Broker>) {
+    b.declare(&agents()).await.unwrap();
+    b.publish(vec![(agent("alpha"), task("t-1"))])
+        .await
+        .unwrap();
+    let mut consumer = b.consume(agent("alpha"), 1).await.unwrap();
+    next(&mut consumer).await.nack(false).await.unwrap();
+
+    // Handed back on purpose, then lost with its consumer: still there both times.
+    let (dead, letter) = next_dead(&b, agent("alpha")).await;
+    letter.nack(true).await.unwrap();
+    dead.close().await;
+    let (dead, _unsettled) = next_dead(&b, agent("alpha")).await;
+    dead.close().await;
+    eventually("dead letters kept", 1, || dead_letters(&b, "alpha")).await;
+    let (_dead, letter) = next_dead(&b, agent("alpha")).await;
+    assert_eq!(letter.message.id, "t-1");
+    letter.ack().await.unwrap();
+}
+
+async fn dead_results_are_read_from_their_own_queue(b: Arc<dyn Broker>) {
+    b.declare(&agents()).await.unwrap();
+    let result = Message::new("r-1", b"not a result".to_vec());
+    b.publish(vec![(Destination::Results, result.clone())])
+        .await
+        .unwrap();
+    let mut consumer = b.consume(Destination::Results, 1).await.unwrap();
+    next(&mut consumer)
+        .await
+        .dead_letter("unreadable")
+        .await
+        .unwrap();
+    let (_dead, letter) = next_dead(&b, Destination::Results).await;
+    assert_eq!(letter.message, result);
+    assert_eq!(letter.source, Destination::Results);
+    assert_eq!(letter.error.as_deref(), Some("unreadable"));
+    letter.ack().await.unwrap();
+    assert_eq!(dead_letters(&b, "alpha").await, 0);
 }

@@ -171,6 +171,34 @@ pub struct RawStep {
     /// correlation keys). A signal that arrived earlier and was not used yet counts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait_for: Option<RawWaitFor>,
+    /// Fans the step out over a list: one `${…}` expression naming an array in the
+    /// inputs or an ancestor's output (`${steps.import.output.leads}`). Each item runs
+    /// as a child mission of its own — the step's task (`agent` + `action`) or the
+    /// `workflow` — with `${item…}` and `${item_index}` available in `input`. The step
+    /// succeeds once every item has finished, with `{"results": [...in item order],
+    /// "failures": [{"index", "error"}], "total", "succeeded", "failed"}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub for_each: Option<String>,
+    /// With `for_each`: most items running at once, 1 to 10000. Default 10.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub max_concurrency: Option<u32>,
+    /// With `for_each`: `fail_fast` (default) fails the step at the first failed item
+    /// and cancels the items still running; `continue` runs every item and lists the
+    /// failures in the output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_policy: Option<RawFailurePolicy>,
+    /// Makes the step a child mission of this workflow (by name), whose output becomes
+    /// the step's; with `for_each`, one child mission per item. `input` is the child's
+    /// mission input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = NAME_PATTERN))]
+    pub workflow: Option<String>,
+    /// With `workflow`: the child definition's version; the latest stored one when the
+    /// child starts if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub workflow_version: Option<u32>,
     /// The task's input: any JSON. Strings may hold `${inputs.<name>…}` and
     /// `${steps.<id>.output…}` expressions; a string that is exactly one expression keeps
     /// the referenced value's type. Defaults to `{}`.
@@ -200,6 +228,17 @@ pub struct RawWaitFor {
     /// later steps (and their `when`) can tell. Waits forever when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<RawDuration>,
+}
+
+/// What a `for_each` step does when an item fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[schemars(rename = "FailurePolicy")]
+pub enum RawFailurePolicy {
+    /// Fail the step at the first failed item; cancel the items still running.
+    FailFast,
+    /// Run every item; the step succeeds with the failures listed.
+    Continue,
 }
 
 /// Retry policy of a step; every field is optional.

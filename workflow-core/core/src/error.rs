@@ -139,6 +139,15 @@ problem_codes! {
     InvalidWindow = "invalid_window",
     /// A `when` condition that does not parse, or reads what the step cannot see.
     InvalidCondition = "invalid_condition",
+    /// A `for_each` that is not one `${…}` expression over inputs or an ancestor's output,
+    /// or that is used with a `wait_until`/`wait_for` step.
+    InvalidForEach = "invalid_for_each",
+    /// `${item…}` or `${item_index}` outside the input of a `for_each` step.
+    ItemOutsideForEach = "item_outside_for_each",
+    /// `max_concurrency` outside 1 to 10000.
+    InvalidMaxConcurrency = "invalid_max_concurrency",
+    /// A `workflow` (child mission) name that is not a valid workflow name.
+    InvalidChildWorkflow = "invalid_child_workflow",
 
     // A mission's input, checked against the definition's declared inputs.
     /// The mission input is not a JSON object.

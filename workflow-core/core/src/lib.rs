@@ -26,8 +26,8 @@ pub use schema::definition_schema;
 pub use template::{Expr, Scope, Template};
 pub use validate::{ValidateOptions, load, validate};
 pub use workflow::{
-    InputSpec, InputType, RetryPolicy, SignalAction, Step, StepIndex, StepKind, StepWindow,
-    Workflow,
+    FailurePolicy, FanOut, InputSpec, InputType, ItemBody, RetryPolicy, SignalAction, Step,
+    StepIndex, StepKind, StepWindow, Workflow,
 };
 pub mod condition;
 pub mod window;

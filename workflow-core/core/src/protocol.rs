@@ -12,8 +12,20 @@ pub const HEADER_MISSION: &str = "x-rex-mission-id";
 pub const HEADER_STEP: &str = "x-rex-step-id";
 /// Header carrying the attempt number.
 pub const HEADER_ATTEMPT: &str = "x-rex-attempt";
-/// Header carrying the message kind (`task` or `result`).
+/// Header carrying the message kind (`task`, `result` or `event`).
 pub const HEADER_KIND: &str = "x-rex-kind";
+/// [`HEADER_KIND`] of an [`EventMessage`].
+pub const KIND_EVENT: &str = "event";
+
+/// An event for a mission that the engine sends itself through the results queue: a
+/// child mission telling its parent it finished, a parent cancelling its children. It
+/// goes through the outbox like a task, so it is sent exactly when the change that
+/// caused it commits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventMessage {
+    pub mission_id: String,
+    pub event: crate::machine::Event,
+}
 
 /// One attempt of one step, as published to the agent's queue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

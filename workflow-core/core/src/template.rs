@@ -2,9 +2,10 @@
 //!
 //! A string that is exactly one expression (`"${inputs.lead}"`) resolves to the referenced
 //! JSON value with its type; a string that mixes text and expressions
-//! (`"Hello ${inputs.name}"`) resolves to a string. Two roots exist:
-//! `inputs.<name>[.path…]` and `steps.<id>.output[.path…]`. Path segments are object keys
-//! or array indices (`steps.a.output.leads.0.email`).
+//! (`"Hello ${inputs.name}"`) resolves to a string. The roots are
+//! `inputs.<name>[.path…]`, `steps.<id>.output[.path…]` and, in the input of a `for_each`
+//! step, `item[.path…]` (the current item) and `item_index` (its position, from 0). Path
+//! segments are object keys or array indices (`steps.a.output.leads.0.email`).
 
 use std::fmt;
 
@@ -32,8 +33,20 @@ pub enum Part {
 /// A reference to a mission input or to an earlier step's output.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Expr {
-    Input { name: String, path: Vec<String> },
-    StepOutput { step: String, path: Vec<String> },
+    Input {
+        name: String,
+        path: Vec<String>,
+    },
+    StepOutput {
+        step: String,
+        path: Vec<String>,
+    },
+    /// The current item of a `for_each` step.
+    Item {
+        path: Vec<String>,
+    },
+    /// The position of the current item of a `for_each` step, from 0.
+    ItemIndex,
 }
 
 impl fmt::Display for Expr {
@@ -41,6 +54,8 @@ impl fmt::Display for Expr {
         match self {
             Expr::Input { name, .. } => write!(f, "${{inputs.{name}")?,
             Expr::StepOutput { step, .. } => write!(f, "${{steps.{step}.output")?,
+            Expr::Item { .. } => write!(f, "${{item")?,
+            Expr::ItemIndex => write!(f, "${{item_index")?,
         }
         for seg in self.path() {
             write!(f, ".{seg}")?;
@@ -52,8 +67,14 @@ impl fmt::Display for Expr {
 impl Expr {
     fn path(&self) -> &[String] {
         match self {
-            Expr::Input { path, .. } | Expr::StepOutput { path, .. } => path,
+            Expr::Input { path, .. } | Expr::StepOutput { path, .. } | Expr::Item { path } => path,
+            Expr::ItemIndex => &[],
         }
+    }
+
+    /// Whether the expression reads the current `for_each` item.
+    pub fn reads_item(&self) -> bool {
+        matches!(self, Expr::Item { .. } | Expr::ItemIndex)
     }
 }
 
@@ -64,7 +85,9 @@ pub enum TemplateError {
     Unclosed(String),
     #[error("empty expression \"${{}}\"")]
     Empty,
-    #[error("expression \"${{{0}}}\" must start with \"inputs.<name>\" or \"steps.<id>.output\"")]
+    #[error(
+        "expression \"${{{0}}}\" must start with \"inputs.<name>\", \"steps.<id>.output\", \"item\" or \"item_index\""
+    )]
     BadRoot(String),
 }
 
@@ -79,6 +102,14 @@ pub enum ResolveError {
 pub trait Scope {
     fn input(&self, name: &str) -> Option<&Value>;
     fn step_output(&self, step: &str) -> Option<&Value>;
+    /// The current `for_each` item; none outside a fan-out.
+    fn item(&self) -> Option<&Value> {
+        None
+    }
+    /// The current item's index as a JSON number; none outside a fan-out.
+    fn item_index(&self) -> Option<&Value> {
+        None
+    }
 }
 
 impl Template {
@@ -156,13 +187,16 @@ impl Template {
     }
 }
 
-fn lookup<'a>(expr: &Expr, scope: &'a dyn Scope) -> Result<&'a Value, ResolveError> {
+/// The value one expression names, borrowed from `scope` (no copy of a large array).
+pub fn lookup<'a>(expr: &Expr, scope: &'a dyn Scope) -> Result<&'a Value, ResolveError> {
     let missing = || ResolveError::Missing {
         expr: expr.to_string(),
     };
-    let (root, path) = match expr {
+    let (root, path): (_, &[String]) = match expr {
         Expr::Input { name, path } => (scope.input(name), path),
         Expr::StepOutput { step, path } => (scope.step_output(step), path),
+        Expr::Item { path } => (scope.item(), path),
+        Expr::ItemIndex => (scope.item_index(), &[]),
     };
     let mut current = root.ok_or_else(missing)?;
     for seg in path {
@@ -220,6 +254,8 @@ fn parse_expr(body: &str) -> Result<Expr, TemplateError> {
             step: (*step).to_owned(),
             path: owned(path),
         }),
+        ["item", path @ ..] => Ok(Expr::Item { path: owned(path) }),
+        ["item_index"] => Ok(Expr::ItemIndex),
         _ => Err(TemplateError::BadRoot(body.to_owned())),
     }
 }
@@ -271,6 +307,43 @@ mod tests {
         let t = Template::parse(&json!("${steps.scrape.output.nope}")).unwrap();
         let err = t.resolve(&scope()).unwrap_err();
         assert_eq!(err.to_string(), "${steps.scrape.output.nope} not found");
+    }
+
+    struct ItemScope(TestScope, Value, Value);
+
+    impl Scope for ItemScope {
+        fn input(&self, name: &str) -> Option<&Value> {
+            self.0.input(name)
+        }
+        fn step_output(&self, step: &str) -> Option<&Value> {
+            self.0.step_output(step)
+        }
+        fn item(&self) -> Option<&Value> {
+            Some(&self.1)
+        }
+        fn item_index(&self) -> Option<&Value> {
+            Some(&self.2)
+        }
+    }
+
+    #[test]
+    fn item_and_item_index_resolve_in_a_fan_out_only() {
+        let t = Template::parse(
+            &json!({"to": "${item.email}", "n": "${item_index}", "who": "${inputs.name}"}),
+        )
+        .unwrap();
+        assert!(t.exprs()[0].reads_item());
+        let scope = ItemScope(scope(), json!({"email": "b@y.io"}), json!(7));
+        assert_eq!(
+            t.resolve(&scope).unwrap(),
+            json!({"to": "b@y.io", "n": 7, "who": "Ada"})
+        );
+        let err = t.resolve(&super::tests::scope()).unwrap_err();
+        assert_eq!(err.to_string(), "${item_index} not found"); // keys resolve in order
+        assert!(matches!(
+            Template::parse(&json!("${item_index.x}")),
+            Err(TemplateError::BadRoot(_))
+        ));
     }
 
     #[test]

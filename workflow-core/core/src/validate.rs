@@ -305,7 +305,7 @@ fn check_correlation_keys(cx: &mut Ctx<'_>, inputs: &BTreeMap<String, InputSpec>
             Err(e) => Some(e.to_string()),
             Ok(t) => {
                 let bad = t.exprs().into_iter().find_map(|e| match e {
-                    Expr::StepOutput { .. } => {
+                    Expr::StepOutput { .. } | Expr::Item { .. } | Expr::ItemIndex => {
                         Some(format!("{e}: correlation keys may only read inputs"))
                     }
                     Expr::Input { name, .. } if !inputs.contains_key(name) => {

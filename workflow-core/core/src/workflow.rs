@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::template::Template;
+use crate::template::{Expr, Template};
 
 /// A validated, immutable workflow definition.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,6 +60,65 @@ impl Workflow {
         }
         (0..self.steps.len())
             .filter(|&i| !has_dependent[i])
+            .collect()
+    }
+
+    /// The one-step workflow an item mission of the task fan-out `step` runs: the
+    /// step's agent and action, retry policy and timeout, with the already resolved item
+    /// input as its mission input `item`. `None` if `step` is not a task fan-out.
+    pub fn item_workflow(&self, step: StepIndex) -> Option<Workflow> {
+        let def = self.steps.get(step)?;
+        let StepKind::FanOut(FanOut {
+            body: ItemBody::Task { agent, action, .. },
+            ..
+        }) = &def.kind
+        else {
+            return None;
+        };
+        let item = InputSpec {
+            kind: InputType::Object,
+            required: false,
+            default: None,
+            description: Some("the item's resolved input".to_owned()),
+        };
+        Some(Workflow {
+            name: self.name.clone(),
+            version: self.version,
+            description: None,
+            inputs: BTreeMap::from([(ITEM_INPUT.to_owned(), item)]),
+            steps: vec![Step {
+                id: def.id.clone(),
+                kind: StepKind::Task {
+                    agent: agent.clone(),
+                    action: action.clone(),
+                    input: Template::Expr(Expr::Input {
+                        name: ITEM_INPUT.to_owned(),
+                        path: Vec::new(),
+                    }),
+                },
+                depends_on: Vec::new(),
+                retry: def.retry.clone(),
+                timeout: def.timeout,
+                delay: None,
+                window: None,
+                when: None,
+            }],
+            on_signal: BTreeMap::new(),
+            correlation_keys: Vec::new(),
+        })
+    }
+
+    /// Every child workflow a `workflow:` step names, with its pinned version.
+    pub fn child_workflows(&self) -> Vec<(StepIndex, &str, Option<u32>)> {
+        self.steps
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| match s.fan_out()?.body {
+                ItemBody::Workflow {
+                    ref name, version, ..
+                } => Some((i, name.as_str(), version)),
+                ItemBody::Task { .. } => None,
+            })
             .collect()
     }
 
@@ -150,13 +209,84 @@ pub enum StepKind {
         signal: String,
         timeout: Option<Duration>,
     },
+    /// Runs items as child missions, at most `max_concurrency` at once, and joins them.
+    /// A `workflow:` step without `for_each` is a fan-out of one whose output is the
+    /// child's (`items: None`).
+    FanOut(FanOut),
 }
 
+/// A step that runs child missions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FanOut {
+    /// The array to fan out over; `None` for a single child mission.
+    pub items: Option<Expr>,
+    pub max_concurrency: u32,
+    pub policy: FailurePolicy,
+    pub body: ItemBody,
+}
+
+/// Default of `max_concurrency`.
+pub const DEFAULT_MAX_CONCURRENCY: u32 = 10;
+/// Upper bound of `max_concurrency`.
+pub const MAX_CONCURRENCY: u32 = 10_000;
+
+/// What a failed item does to its fan-out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailurePolicy {
+    /// The step fails at the first failed item; the running ones are cancelled.
+    FailFast,
+    /// Every item runs; the step succeeds and lists the failures.
+    Continue,
+}
+
+/// What one item of a fan-out runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ItemBody {
+    /// One task of an agent, run as a one-step child mission
+    /// ([`Workflow::item_workflow`]), so it has its own retries and timeout.
+    Task {
+        agent: String,
+        action: String,
+        input: Template,
+    },
+    /// A mission of another workflow; `input` is its mission input.
+    Workflow {
+        name: String,
+        version: Option<u32>,
+        input: Template,
+    },
+}
+
+impl ItemBody {
+    /// The template of one item's input.
+    pub fn input(&self) -> &Template {
+        match self {
+            ItemBody::Task { input, .. } | ItemBody::Workflow { input, .. } => input,
+        }
+    }
+}
+
+/// The mission input name under which an item mission of a task fan-out receives its
+/// resolved input.
+pub const ITEM_INPUT: &str = "item";
+
 impl Step {
-    /// The agent of a task step.
+    /// The agent of a task step, or of the items of a task fan-out.
     pub fn agent(&self) -> Option<&str> {
         match &self.kind {
             StepKind::Task { agent, .. } => Some(agent),
+            StepKind::FanOut(FanOut {
+                body: ItemBody::Task { agent, .. },
+                ..
+            }) => Some(agent),
+            _ => None,
+        }
+    }
+
+    /// The fan-out of a `for_each` or `workflow` step.
+    pub fn fan_out(&self) -> Option<&FanOut> {
+        match &self.kind {
+            StepKind::FanOut(f) => Some(f),
             _ => None,
         }
     }

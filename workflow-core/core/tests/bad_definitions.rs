@@ -191,11 +191,40 @@ depends_on)",
         "${inputs.lead} refers to an undeclared input \"lead\" (did you mean \"lead_id\"?)",
         step: Some("a"), field: Some("steps[0].input.greeting"), line: Some(10);
     a_template_with_a_bad_root_is_rejected("bad_template.yaml", InvalidTemplate)
-        "expression \"${outputs.a}\" must start with \"inputs.<name>\" or \"steps.<id>.output\"",
+        "expression \"${outputs.a}\" must start with \"inputs.<name>\", \"steps.<id>.output\", \"item\" or \"item_index\"",
         step: Some("a"), field: Some("steps[0].input.x"), line: Some(8);
     an_unclosed_template_is_rejected("unclosed_template.yaml", InvalidTemplate)
         "unclosed expression",
         step: Some("a"), field: Some("steps[0].input.x"), line: Some(10);
+
+    // Fan-out and child missions.
+    for_each_must_be_one_expression("for_each_not_an_expression.yaml", InvalidForEach)
+        "must be one ${…} expression naming an array",
+        step: Some("each"), field: Some("steps[0].for_each"), line: Some(5);
+    item_is_only_for_for_each_inputs("item_outside_for_each.yaml", ItemOutsideForEach)
+        "${item.email} is only available in the input of a for_each step",
+        step: Some("send"), field: Some("steps[0].input.to"), line: Some(8);
+    max_concurrency_must_be_positive("max_concurrency_zero.yaml", InvalidMaxConcurrency)
+        "max_concurrency is 0, must be 1 to 10000",
+        step: Some("each"), field: Some("steps[0].max_concurrency"), line: Some(8);
+    max_concurrency_needs_for_each("max_concurrency_without_for_each.yaml", FieldNotForStepKind)
+        "max_concurrency is only for for_each steps",
+        step: Some("one"), field: Some("steps[0].max_concurrency"), line: Some(7);
+    a_wait_cannot_fan_out("for_each_wait.yaml", InvalidForEach)
+        "for_each fans out a task or a child workflow, not a wait",
+        step: Some("each"), field: Some("steps[0].for_each"), line: Some(7);
+    a_child_workflow_is_not_also_a_task("child_and_agent.yaml", ConflictingStepKind)
+        "a step is one of: a task (agent and action), a child workflow, wait_until or wait_for",
+        step: Some("both"), field: Some("steps[0]"), line: None;
+    a_child_workflow_has_no_retry_of_its_own("child_with_retry.yaml", FieldNotForStepKind)
+        "retry is for task steps; a child workflow's steps have their own",
+        step: Some("child"), field: Some("steps[0].retry"), line: Some(6);
+    an_unknown_failure_policy_lists_the_known_ones("bad_failure_policy.yaml", InvalidValue)
+        "keep_going",
+        step: Some("each"), field: Some("steps[0].failure_policy"), line: Some(8);
+    for_each_reads_only_ancestors("for_each_non_ancestor.yaml", NotAnAncestor)
+        "${steps.list.output.leads} refers to step \"list\", which is not an ancestor of \"each\"",
+        step: Some("each"), field: Some("steps[1].for_each"), line: Some(6);
 
     // Durations and retry policies.
     a_bad_timeout_says_what_a_duration_looks_like("bad_duration.yaml", InvalidDuration)

@@ -90,6 +90,11 @@ fn definition(dag: &Dag) -> RawDefinition {
                 wait_for: None,
                 window: None,
                 when: None,
+                for_each: None,
+                max_concurrency: None,
+                failure_policy: None,
+                workflow: None,
+                workflow_version: None,
             }
         })
         .collect();

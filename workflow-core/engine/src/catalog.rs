@@ -21,9 +21,14 @@ pub struct Catalog {
     store: Store,
     options: Arc<ValidateOptions>,
     cache: Arc<RwLock<HashMap<Uuid, Arc<Workflow>>>>,
+    /// One-step workflows of task fan-out items, by (parent definition id, step id).
+    items: Arc<RwLock<ItemWorkflows>>,
     /// Stored rows by (name, version): immutable once stored.
     pinned: Arc<RwLock<HashMap<(String, i32), Registered>>>,
 }
+
+/// One-step workflows of task fan-out items, by (parent definition id, step id).
+type ItemWorkflows = HashMap<(Uuid, String), Arc<Workflow>>;
 
 /// A definition as stored, with its compiled form.
 #[derive(Debug, Clone)]
@@ -41,6 +46,7 @@ impl Catalog {
             store,
             options: Arc::new(options),
             cache: Arc::default(),
+            items: Arc::default(),
             pinned: Arc::default(),
         }
     }
@@ -57,6 +63,7 @@ impl Catalog {
     pub async fn push(&self, bytes: &[u8], file: Option<&str>) -> Result<Registered, EngineError> {
         let (raw, workflow) =
             load(bytes, file, &self.options).map_err(|e| EngineError::Invalid(e.to_string()))?;
+        self.check_children(&workflow).await?;
         let body = canonical_json(&raw);
         let put = self
             .store
@@ -82,6 +89,31 @@ impl Catalog {
             workflow,
             created,
         })
+    }
+
+    /// Every child workflow a definition names must be stored already (at the pinned
+    /// version when there is one), and may not be the definition itself.
+    async fn check_children(&self, workflow: &Workflow) -> Result<(), EngineError> {
+        for (i, name, version) in workflow.child_workflows() {
+            let step = &workflow.steps[i].id;
+            if name == workflow.name {
+                return Err(EngineError::Invalid(format!(
+                    "steps[{i}] ({step}).workflow: {name:?} cannot start itself as a child"
+                )));
+            }
+            let found = self
+                .store
+                .get_definition(name, version.map(|v| v as i32))
+                .await?;
+            if found.is_none() {
+                let which = version.map_or_else(|| "any version".to_owned(), |v| format!("v{v}"));
+                return Err(EngineError::Invalid(format!(
+                    "steps[{i}] ({step}).workflow: no stored definition {name:?} ({which}); \
+                     push the child workflow first"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The definition `name` at `version` (the latest when `None`). A pinned version
@@ -132,6 +164,43 @@ impl Catalog {
             .await?
             .ok_or_else(|| EngineError::Corrupt(format!("definition {definition_id} missing")))?;
         self.compile(&row)
+    }
+
+    /// The workflow a mission runs: its definition's, or for an item mission of a task
+    /// fan-out (`item_step`), the one-step workflow of that step.
+    pub async fn mission_workflow(
+        &self,
+        definition_id: Uuid,
+        item_step: Option<&str>,
+    ) -> Result<Arc<Workflow>, EngineError> {
+        let Some(step) = item_step else {
+            return self.workflow(definition_id).await;
+        };
+        let key = (definition_id, step.to_owned());
+        if let Some(wf) = self
+            .items
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Ok(wf.clone());
+        }
+        let parent = self.workflow(definition_id).await?;
+        let item = parent
+            .step_index(step)
+            .and_then(|i| parent.item_workflow(i))
+            .ok_or_else(|| {
+                EngineError::Corrupt(format!(
+                    "{} v{} has no task fan-out step {step:?}",
+                    parent.name, parent.version
+                ))
+            })?;
+        let item = Arc::new(item);
+        self.items
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, item.clone());
+        Ok(item)
     }
 
     fn cached(&self, id: Uuid) -> Option<Arc<Workflow>> {

@@ -6,15 +6,22 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use rex_broker::Broker;
-use rex_core::StepKind;
 use rex_core::machine::TimerKind;
-use rex_core::machine::{self, Command, Event, MissionState, MissionStatus, StepStatus};
-use rex_core::protocol::{Clock, TaskMessage};
+use rex_core::machine::{
+    self, ChildSpec, ChildTally, Command, Event, ItemFailure, MissionState, MissionStatus,
+    StepStatus,
+};
+use rex_core::protocol::{
+    Clock, EventMessage, HEADER_KIND, HEADER_MISSION, KIND_EVENT, TaskMessage,
+};
+use rex_core::workflow::ITEM_INPUT;
+use rex_core::{FailurePolicy, ItemBody, StepKind};
 use rex_core::{Workflow, inputs::bind_inputs};
 use rex_observability::{StepRef, metrics, propagation, spans};
-use rex_store::entity::{missions, signals, steps, timers};
+use rex_store::entity::outbox::RESULTS;
+use rex_store::entity::{mission_parents, missions, signals, steps, timers};
 use rex_store::{NewOutbox, Store};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::sync::broadcast;
 use tracing::{debug, warn};
 use uuid::Uuid;
@@ -155,10 +162,14 @@ impl Engine {
             .collect();
         let mut effects = Effects::default();
         effects.collect(
-            id,
-            &workflow,
+            Owner {
+                mission_id: id,
+                definition_id: registered.row.id,
+                workflow: &workflow,
+                trace_context: trace_context.as_deref(),
+                parent: None,
+            },
             &state,
-            trace_context.as_deref(),
             applied.commands,
             now,
         );
@@ -175,8 +186,12 @@ impl Engine {
         }
         rex_store::upsert_steps(&txn, &step_rows).await?;
         rex_store::insert_mission_keys(&txn, id, &keys).await?;
+        let mut spawned = Committed::default();
+        self.spawn_children(&txn, &mut effects, now, &mut spawned)
+            .await?;
         let outgoing = effects.write(&txn).await?;
         txn.commit().await.map_err(rex_store::StoreError::from)?;
+        self.send_updates(spawned.updates);
 
         self.send_updates(step_rows.iter().map(|s| MissionUpdate {
             mission_id: id,
@@ -220,6 +235,11 @@ impl Engine {
         let ids: Vec<Uuid> = by_mission.keys().copied().collect();
 
         let rows = rex_store::lock_missions(&txn, &ids).await?;
+        let parents: BTreeMap<Uuid, mission_parents::Model> = rex_store::load_parents(&txn, &ids)
+            .await?
+            .into_iter()
+            .map(|p| (p.child_id, p))
+            .collect();
         let all_steps = rex_store::load_steps(&txn, &ids).await?;
         let mut steps_of: BTreeMap<Uuid, Vec<&steps::Model>> = BTreeMap::new();
         for s in &all_steps {
@@ -233,7 +253,12 @@ impl Engine {
             .any(|e| matches!(e, Event::Signal { .. }));
         let mut workflows = Vec::with_capacity(rows.len());
         for row in &rows {
-            workflows.push(self.catalog.workflow(row.definition_id).await?);
+            let item_step = parents.get(&row.id).and_then(|p| p.item_step.as_deref());
+            workflows.push(
+                self.catalog
+                    .mission_workflow(row.definition_id, item_step)
+                    .await?,
+            );
         }
         needs_signals |= workflows.iter().any(|wf| {
             wf.steps
@@ -270,6 +295,21 @@ impl Engine {
             let mut mission_changed = false;
             let mut commands = Vec::new();
             for event in events {
+                let event = match event {
+                    Event::ChildFinished {
+                        step,
+                        attempt,
+                        tally: None,
+                    } => {
+                        let tally = tally(&txn, row.id, &workflow, &state, &step, attempt).await?;
+                        Event::ChildFinished {
+                            step,
+                            attempt,
+                            tally,
+                        }
+                    }
+                    other => other,
+                };
                 let applied = machine::apply(&mut state, &workflow, event, now);
                 if let Some(reason) = applied.ignored {
                     debug!(mission = %row.id, reason, "event ignored");
@@ -313,10 +353,14 @@ impl Engine {
                 });
             }
             effects.collect(
-                row.id,
-                &workflow,
+                Owner {
+                    mission_id: row.id,
+                    definition_id: row.definition_id,
+                    workflow: &workflow,
+                    trace_context: row.trace_context.as_deref(),
+                    parent: parents.get(&row.id),
+                },
                 &state,
-                row.trace_context.as_deref(),
                 commands,
                 now,
             );
@@ -333,12 +377,161 @@ impl Engine {
             rex_store::upsert_signals(&txn, &changed_signals).await?;
         }
         rex_store::update_missions(&txn, &changed_missions).await?;
+        self.spawn_children(&txn, &mut effects, now, &mut out)
+            .await?;
         if !fired_timers.is_empty() {
             rex_store::delete_timers(&txn, fired_timers).await?;
         }
         out.outgoing = effects.write(&txn).await?;
         txn.commit().await.map_err(rex_store::StoreError::from)?;
         Ok(out)
+    }
+
+    /// Starts the items gathered in `effects` as child missions inside the caller's
+    /// transaction: their rows, their first tasks (outbox) and their parent links
+    /// commit together with the parent's counts, so an item is started exactly once.
+    /// Children whose own first step fans out are started in the next round.
+    async fn spawn_children<C: sea_orm::ConnectionTrait>(
+        &self,
+        c: &C,
+        effects: &mut Effects,
+        now: DateTime<Utc>,
+        out: &mut Committed,
+    ) -> Result<(), EngineError> {
+        for _round in 0..MAX_NESTING {
+            if effects.spawns.is_empty() {
+                return Ok(());
+            }
+            let mut mission_rows = Vec::new();
+            let mut step_rows = Vec::new();
+            let mut links = Vec::new();
+            let mut keys = Vec::new();
+            for spawn in std::mem::take(&mut effects.spawns) {
+                let step = &spawn.workflow.steps[spawn.step];
+                let Some(fan) = step.fan_out() else {
+                    continue;
+                };
+                let (child_wf, definition_id, item_step) = match &fan.body {
+                    ItemBody::Task { .. } => (
+                        self.catalog
+                            .mission_workflow(spawn.definition_id, Some(&step.id))
+                            .await?,
+                        spawn.definition_id,
+                        Some(step.id.clone()),
+                    ),
+                    ItemBody::Workflow { name, version, .. } => {
+                        let child = self.catalog.get(name, version.map(|v| v as i32)).await?;
+                        (child.workflow, child.row.id, None)
+                    }
+                };
+                let span = tracing::debug_span!(
+                    "rex.fan_out.spawn",
+                    rex.mission.id = %spawn.parent_id,
+                    rex.step.id = %step.id,
+                    children = spawn.children.len()
+                );
+                let _entered = span.enter();
+                for child in spawn.children {
+                    let id = Uuid::now_v7();
+                    let link = mission_parents::Model {
+                        child_id: id,
+                        parent_id: spawn.parent_id,
+                        parent_step: step.id.clone(),
+                        parent_attempt: spawn.attempt as i32,
+                        item_index: child.index as i32,
+                        item_step: item_step.clone(),
+                    };
+                    let bound = match &item_step {
+                        Some(_) => Ok(json!({ ITEM_INPUT: child.input })),
+                        None => bind_inputs(&child_wf, &child.input).map_err(|problems| {
+                            let lines: Vec<String> =
+                                problems.iter().map(|p| p.to_string()).collect();
+                            format!("child mission input: {}", lines.join("; "))
+                        }),
+                    };
+                    let (state, commands, input) = match bound {
+                        Ok(input) => {
+                            let mut state =
+                                MissionState::new(id.to_string(), &child_wf, input.clone());
+                            let applied = machine::apply(&mut state, &child_wf, Event::Start, now);
+                            match correlation_keys(&child_wf, &input) {
+                                Ok(k) => keys.push((id, k)),
+                                Err(e) => {
+                                    warn!(mission = %id, error = %e, "child correlation keys")
+                                }
+                            }
+                            (state, applied.commands, input)
+                        }
+                        Err(error) => {
+                            // A bad item is a failed child, counted by its parent like
+                            // any other failure.
+                            let mut state =
+                                MissionState::new(id.to_string(), &child_wf, child.input.clone());
+                            state.status = MissionStatus::Failed;
+                            state.error = Some(error.clone());
+                            let finish = Command::Finish {
+                                status: MissionStatus::Failed,
+                                output: None,
+                                error: Some(error),
+                            };
+                            (state, vec![finish], child.input)
+                        }
+                    };
+                    let mut row = missions::Model {
+                        id,
+                        definition_id,
+                        definition_name: match &item_step {
+                            Some(s) => format!("{}/{s}", spawn.workflow.name),
+                            None => child_wf.name.clone(),
+                        },
+                        definition_version: child_wf.version as i32,
+                        status: MissionStatus::Pending.as_str().to_owned(),
+                        input,
+                        output: None,
+                        error: None,
+                        idempotency_key: None,
+                        trace_context: spawn.trace_context.clone(),
+                        created_at: now,
+                        updated_at: now,
+                        finished_at: None,
+                    };
+                    update_mission_row(&mut row, &state, now);
+                    step_rows.extend(
+                        (0..child_wf.steps.len()).map(|i| step_row(id, &child_wf, &state, i, now)),
+                    );
+                    out.updates.push(MissionUpdate {
+                        mission_id: id,
+                        step_id: None,
+                        status: row.status.clone(),
+                        attempt: 0,
+                    });
+                    effects.collect(
+                        Owner {
+                            mission_id: id,
+                            definition_id,
+                            workflow: &child_wf,
+                            trace_context: spawn.trace_context.as_deref(),
+                            parent: Some(&link),
+                        },
+                        &state,
+                        commands,
+                        now,
+                    );
+                    metrics().mission_started(&row.definition_name);
+                    mission_rows.push(row);
+                    links.push(link);
+                }
+            }
+            rex_store::insert_missions(c, mission_rows).await?;
+            rex_store::upsert_steps(c, &step_rows).await?;
+            rex_store::insert_mission_parents(c, &links).await?;
+            for (id, k) in keys {
+                rex_store::insert_mission_keys(c, id, &k).await?;
+            }
+        }
+        Err(EngineError::Invalid(format!(
+            "child missions nest deeper than {MAX_NESTING} levels in one transaction"
+        )))
     }
 
     /// After a commit: tell subscribers, publish the outbox, drop what was published.
@@ -398,24 +591,55 @@ impl Engine {
     }
 }
 
-/// Outbox rows and timer changes gathered from commands, written in the transaction.
+/// Outbox rows, timer changes and child missions gathered from commands, written in
+/// the transaction.
 #[derive(Default)]
 struct Effects {
     outbox: Vec<NewOutbox>,
     timers: Vec<timers::Model>,
     clear_timers_of: Vec<Uuid>,
+    /// Items to start as child missions (see [`Engine::spawn_children`]).
+    spawns: Vec<Spawn>,
+    /// Fan-out attempts whose unfinished children are to be cancelled:
+    /// (parent, step id, attempt).
+    cancel_children: Vec<(Uuid, String, u32)>,
+}
+
+/// The mission whose commands are being collected.
+struct Owner<'a> {
+    mission_id: Uuid,
+    definition_id: Uuid,
+    workflow: &'a Arc<Workflow>,
+    trace_context: Option<&'a str>,
+    /// Set when the mission is a child of a fan-out.
+    parent: Option<&'a mission_parents::Model>,
+}
+
+/// Items of one fan-out step to start as child missions.
+struct Spawn {
+    parent_id: Uuid,
+    definition_id: Uuid,
+    workflow: Arc<Workflow>,
+    trace_context: Option<String>,
+    step: usize,
+    attempt: u32,
+    children: Vec<ChildSpec>,
 }
 
 impl Effects {
     fn collect(
         &mut self,
-        mission_id: Uuid,
-        workflow: &Workflow,
+        owner: Owner<'_>,
         state: &MissionState,
-        trace_context: Option<&str>,
         commands: Vec<Command>,
         now: DateTime<Utc>,
     ) {
+        let Owner {
+            mission_id,
+            workflow,
+            trace_context,
+            ..
+        } = owner;
         if state.status.is_terminal() {
             // Nothing more will run: drop its timers and any task it no longer needs.
             self.clear_timers_of.push(mission_id);
@@ -469,14 +693,56 @@ impl Effects {
                 Command::Finish { status, .. } => {
                     metrics().mission_finished(&workflow.name, status.as_str());
                     debug!(mission = %mission_id, %status, workflow = %workflow.name, "mission finished");
+                    if let Some(link) = owner.parent {
+                        self.outbox.push(child_finished_outbox(mission_id, link));
+                    }
+                }
+                Command::SpawnChildren {
+                    step,
+                    attempt,
+                    children,
+                } => {
+                    if state.status.is_terminal() {
+                        continue;
+                    }
+                    self.spawns.push(Spawn {
+                        parent_id: mission_id,
+                        definition_id: owner.definition_id,
+                        workflow: workflow.clone(),
+                        trace_context: trace_context.map(str::to_owned),
+                        step,
+                        attempt,
+                        children,
+                    });
+                }
+                Command::CancelChildren { step, attempt } => {
+                    let id = workflow.steps[step].id.clone();
+                    // Children started in this same transaction are cancelled too: the
+                    // query runs after they are inserted.
+                    self.cancel_children.push((mission_id, id, attempt));
                 }
             }
         }
     }
 
-    async fn write<C: sea_orm::ConnectionTrait>(self, c: &C) -> Result<Vec<Outgoing>, EngineError> {
-        for id in &self.clear_timers_of {
-            rex_store::delete_mission_timers(c, *id).await?;
+    async fn write<C: sea_orm::ConnectionTrait>(
+        mut self,
+        c: &C,
+    ) -> Result<Vec<Outgoing>, EngineError> {
+        for (parent, step, attempt) in std::mem::take(&mut self.cancel_children) {
+            let reason = format!("parent mission {parent} stopped step {step:?}");
+            for child in rex_store::unfinished_children(c, parent, &step, attempt).await? {
+                self.outbox.push(event_outbox(
+                    child,
+                    format!("{child}:cancel-by-parent"),
+                    Event::Cancel {
+                        reason: reason.clone(),
+                    },
+                ));
+            }
+        }
+        if !self.clear_timers_of.is_empty() {
+            rex_store::delete_timers_of_missions(c, &self.clear_timers_of).await?;
         }
         if !self.timers.is_empty() {
             rex_store::insert_timers(c, self.timers).await?;
@@ -492,6 +758,106 @@ impl Effects {
             .map(|(row, id)| Outgoing::from_new(id, row))
             .collect())
     }
+}
+
+/// Child missions whose first step starts children of their own, started in one
+/// transaction: deeper nesting is an error rather than an endless loop.
+const MAX_NESTING: usize = 16;
+
+/// The outbox row of an event the engine sends a mission through the results queue.
+fn event_outbox(mission_id: Uuid, message_id: String, event: Event) -> NewOutbox {
+    let message = EventMessage {
+        mission_id: mission_id.to_string(),
+        event,
+    };
+    NewOutbox {
+        mission_id,
+        destination: RESULTS.to_owned(),
+        message_id,
+        headers: BTreeMap::from([
+            (HEADER_MISSION.to_owned(), mission_id.to_string()),
+            (HEADER_KIND.to_owned(), KIND_EVENT.to_owned()),
+        ]),
+        body: serde_json::to_string(&message).unwrap_or_default(),
+    }
+}
+
+/// A finished child tells its parent's fan-out step.
+fn child_finished_outbox(child: Uuid, link: &mission_parents::Model) -> NewOutbox {
+    event_outbox(
+        link.parent_id,
+        format!("{child}:finished"),
+        Event::ChildFinished {
+            step: link.parent_step.clone(),
+            attempt: u32::try_from(link.parent_attempt).unwrap_or(0),
+            tally: None,
+        },
+    )
+}
+
+/// Counts the children of fan-out `step` at `attempt` from the store, with the first
+/// failure when it matters and every result once all have finished. `None` when the
+/// step is not the running fan-out at that attempt (the machine then ignores the event).
+async fn tally<C: sea_orm::ConnectionTrait>(
+    c: &C,
+    mission: Uuid,
+    workflow: &Workflow,
+    state: &MissionState,
+    step: &str,
+    attempt: u32,
+) -> Result<Option<ChildTally>, EngineError> {
+    let Some(index) = workflow.step_index(step) else {
+        return Ok(None);
+    };
+    let (Some(fan), current) = (workflow.steps[index].fan_out(), &state.steps[index]) else {
+        return Ok(None);
+    };
+    let Some(counts) = current.fanout else {
+        return Ok(None);
+    };
+    if current.status != StepStatus::Running || current.attempt != attempt {
+        return Ok(None);
+    }
+    let row = rex_store::tally_children(c, mission, step, attempt).await?;
+    let mut tally = ChildTally {
+        succeeded: row.succeeded,
+        failed: row.failed,
+        failures: Vec::new(),
+        results: None,
+    };
+    let complete = counts.started == counts.total && row.succeeded + row.failed >= counts.started;
+    let fail_fast = fan.items.is_none() || fan.policy == FailurePolicy::FailFast;
+    if complete {
+        let children = rex_store::child_results(c, mission, step, attempt).await?;
+        tally.failures = failures(&children);
+        tally.results = Some(
+            children
+                .into_iter()
+                .map(|c| match c.status.as_str() {
+                    "succeeded" => c.output.unwrap_or(Value::Null),
+                    _ => Value::Null,
+                })
+                .collect(),
+        );
+    } else if row.failed > 0 && fail_fast {
+        let first = rex_store::failed_children(c, mission, step, attempt, 1).await?;
+        tally.failures = failures(&first);
+    }
+    Ok(Some(tally))
+}
+
+fn failures(children: &[rex_store::ChildRow]) -> Vec<ItemFailure> {
+    children
+        .iter()
+        .filter(|c| c.status != "succeeded")
+        .map(|c| ItemFailure {
+            index: c.index,
+            error: c
+                .error
+                .clone()
+                .unwrap_or_else(|| format!("child mission {}", c.status)),
+        })
+        .collect()
 }
 
 /// A start with a known idempotency key: the same submission gets the existing mission,

@@ -40,6 +40,15 @@ pub(crate) fn mission_state(
             dispatched_at: row.dispatched_at,
             finished_at: row.finished_at,
             retry_base: u32::try_from(row.retry_base).unwrap_or(0),
+            fanout: match &row.fanout {
+                Some(v) => Some(serde_json::from_value(v.clone()).map_err(|e| {
+                    EngineError::Corrupt(format!(
+                        "mission {} step {} fanout: {e}",
+                        mission.id, row.step_id
+                    ))
+                })?),
+                None => None,
+            },
         };
     }
     state.signals = signal_rows
@@ -93,6 +102,7 @@ pub(crate) fn step_row(
         finished_at: s.finished_at,
         updated_at: now,
         retry_base: s.retry_base as i32,
+        fanout: s.fanout.and_then(|f| serde_json::to_value(f).ok()),
     }
 }
 

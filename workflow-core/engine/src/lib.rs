@@ -15,6 +15,7 @@ pub mod catalog;
 mod commit;
 mod control;
 mod convert;
+pub mod dead_letters;
 mod error;
 pub mod fault;
 mod gauges;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use rex_broker::{Delivery, Destination};
-use rex_core::protocol::ResultMessage;
+use rex_core::protocol::{EventMessage, HEADER_KIND, KIND_EVENT, ResultMessage};
 use rex_observability::{propagation, spans};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -37,7 +37,8 @@ pub struct OrchestratorConfig {
     /// How often queue depths, mission counts and the outbox backlog are sampled into
     /// the metrics (default 15 s, Prometheus' usual scrape interval).
     pub metrics_interval: Duration,
-    /// The agents whose queues are sampled.
+    /// The agents whose queues are sampled, and whose dead-letter queues are drained
+    /// into the `dead_letters` table (the results' always are).
     pub agents: Vec<String>,
 }
 
@@ -94,8 +95,8 @@ impl Orchestrator {
         self
     }
 
-    /// Runs the results consumer, the relay and the timer loop until `shutdown`; the
-    /// batch in hand is finished before returning.
+    /// Runs the results consumer, the relay, the timer loop and the dead-letter drain
+    /// until `shutdown`; the batch in hand is finished before returning.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), EngineError> {
         let results = self.results_loop(shutdown.clone());
         let relay = crate::relay::run(
@@ -115,7 +116,12 @@ impl Orchestrator {
             self.config.metrics_interval,
             shutdown.clone(),
         );
-        let (a, b, c, ()) = tokio::join!(results, relay, timers, gauges);
+        let dead_letters = crate::dead_letters::run(
+            self.engine.clone(),
+            self.config.agents.clone(),
+            shutdown.clone(),
+        );
+        let (a, b, c, (), ()) = tokio::join!(results, relay, timers, gauges, dead_letters);
         a.and(b).and(c)
     }
 
@@ -298,9 +304,24 @@ impl Orchestrator {
 /// In-process retries of a transient commit failure before results are requeued.
 const COMMIT_RETRIES: u32 = 6;
 
+/// A worker's result, or an event the engine sent a mission through the results queue
+/// (a child telling its parent it finished, a parent cancelling a child).
 fn parse_result(delivery: &Delivery) -> Result<(Uuid, rex_core::machine::Event), &'static str> {
-    let result: ResultMessage =
-        serde_json::from_slice(&delivery.message.body).map_err(|_| "body is not a result")?;
-    let mission = Uuid::parse_str(&result.mission_id).map_err(|_| "mission id is not a uuid")?;
-    Ok((mission, result.to_event()))
+    let is_event = delivery
+        .message
+        .headers
+        .get(HEADER_KIND)
+        .is_some_and(|k| k == KIND_EVENT);
+    let (mission, event) = if is_event {
+        let message: EventMessage =
+            serde_json::from_slice(&delivery.message.body).map_err(|_| "body is not an event")?;
+        (message.mission_id, message.event)
+    } else {
+        let result: ResultMessage =
+            serde_json::from_slice(&delivery.message.body).map_err(|_| "body is not a result")?;
+        let event = result.to_event();
+        (result.mission_id, event)
+    };
+    let mission = Uuid::parse_str(&mission).map_err(|_| "mission id is not a uuid")?;
+    Ok((mission, event))
 }

@@ -2,13 +2,20 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use rex_core::machine::{Event, TimerKind};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use crate::{Engine, EngineError};
 
+/// Most timers claimed and applied in one transaction.
 const TIMER_BATCH: u64 = 256;
+/// Firing transactions one orchestrator keeps in flight while there is a backlog: while
+/// one waits on its statements or its commit, the next claims its own batch (`SKIP
+/// LOCKED` keeps the batches disjoint, as between orchestrators).
+const FIRING_CONCURRENCY: usize = 3;
 
 /// Runs the timer loop until `shutdown`. It sleeps until the next due timer, at most
 /// `poll` (timers armed by other orchestrators are seen within `poll`).
@@ -18,9 +25,8 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), EngineError> {
     loop {
-        let sleep = match fire_due(&engine).await {
-            Ok(n) if n as u64 == TIMER_BATCH => Duration::ZERO,
-            Ok(_) => match rex_store::next_timer_due(engine.store.conn()).await {
+        let sleep = match fire_backlog(&engine).await {
+            Ok(()) => match rex_store::next_timer_due(engine.store.conn()).await {
                 Ok(Some(due)) => (due - engine.clock.now())
                     .to_std()
                     .unwrap_or(Duration::ZERO)
@@ -41,6 +47,30 @@ pub async fn run(
             _ = tokio::time::sleep(sleep) => {}
         }
     }
+}
+
+/// Fires batches until one comes back short (nothing more is due, or what is due is
+/// locked by another firing). While batches come back full, up to
+/// [`FIRING_CONCURRENCY`] are in flight. The first error is returned once the batches
+/// in flight have finished.
+async fn fire_backlog(engine: &Engine) -> Result<(), EngineError> {
+    let mut running = FuturesUnordered::new();
+    running.push(fire_due(engine));
+    let mut first_error = None;
+    while let Some(result) = running.next().await {
+        match result {
+            Ok(n) if n as u64 == TIMER_BATCH && first_error.is_none() => {
+                while running.len() < FIRING_CONCURRENCY {
+                    running.push(fire_due(engine));
+                }
+            }
+            Ok(_) => {}
+            Err(err) => {
+                first_error.get_or_insert(err);
+            }
+        }
+    }
+    first_error.map_or(Ok(()), Err)
 }
 
 /// Claims due timers with `FOR UPDATE SKIP LOCKED`, applies them and deletes them in the

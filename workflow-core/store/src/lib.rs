@@ -23,20 +23,32 @@ mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use entity::{attempts, definitions, mission_keys, missions, outbox, signals, steps, timers};
+pub use entity::dead_letters;
+pub use entity::{
+    attempts, definitions, mission_keys, mission_parents, missions, outbox, signals, steps, timers,
+};
 pub use error::StoreError;
 pub use query::attempts::{AttemptOutcome, Claim, NewAttempt};
+pub use query::dead_letters::{
+    DeadLetterFilter, NewDeadLetter, Recorded, mark_dead_letter_replayed,
+};
 pub use query::definitions::{NewDefinition, PutDefinition};
 pub use query::missions::{
-    MissionFilter, insert_mission, lock_mission, lock_missions, update_missions,
+    Family, MissionFilter, insert_mission, insert_missions, lock_mission, lock_missions,
+    update_missions,
 };
 pub use query::outbox::{NewOutbox, claim_outbox, delete_outbox, insert_outbox};
+pub use query::parents::{
+    ChildRow, ChildTallyRow, child_results, failed_children, insert_mission_parents, load_parents,
+    tally_children, unfinished_children,
+};
 pub use query::signals::{
     insert_mission_keys, load_signals, running_missions_with_key, upsert_signals,
 };
 pub use query::steps::{load_steps, upsert_steps};
 pub use query::timers::{
-    claim_due_timers, delete_mission_timers, delete_timers, insert_timers, next_timer_due,
+    claim_due_timers, delete_mission_timers, delete_timers, delete_timers_of_missions,
+    insert_timers, next_timer_due,
 };
 pub use store::{Store, now, to_db_precision};
 

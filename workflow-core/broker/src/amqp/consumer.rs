@@ -33,15 +33,41 @@ struct Session {
 }
 
 /// How an AMQP delivery settles itself: its channel's acker, plus the
-/// session's end signal.
-#[derive(Debug)]
+/// session's end signal; and, to dead-letter it with an error, the connection and
+/// the queue it came from.
 pub(crate) struct AmqpTicket {
     pub(super) acker: lapin::Acker,
     pub(super) session_ended: CancellationToken,
+    pub(super) link: Arc<Link>,
+    pub(super) source: Destination,
+}
+
+impl std::fmt::Debug for AmqpTicket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmqpTicket")
+            .field("source", &self.source)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which queue of a destination a consumer reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Queue {
+    Work,
+    DeadLetters,
 }
 
 impl Session {
-    async fn open(link: &Link, source: &Destination, prefetch: u16) -> Result<Self, BrokerError> {
+    async fn open(
+        link: &Link,
+        source: &Destination,
+        queue: Queue,
+        prefetch: u16,
+    ) -> Result<Self, BrokerError> {
+        let queue_name = match queue {
+            Queue::Work => link.names().queue(source),
+            Queue::DeadLetters => link.names().dead_letter_queue(source),
+        };
         let channel = link.channel("consume").await?;
         let consuming = async {
             declare(
@@ -56,7 +82,7 @@ impl Session {
                 .await?;
             channel
                 .basic_consume(
-                    ShortString::try_new(link.names().queue(source)).map_err(invalid)?,
+                    ShortString::try_new(queue_name).map_err(invalid)?,
                     ShortString::try_new(format!(
                         "{}-{}",
                         link.names().prefix(),
@@ -97,12 +123,19 @@ pub(crate) struct AmqpConsumer {
 pub(crate) async fn start(
     link: Arc<Link>,
     source: Destination,
+    queue: Queue,
     prefetch: u16,
 ) -> Result<AmqpConsumer, BrokerError> {
-    let session = Session::open(&link, &source, prefetch).await?;
+    let session = Session::open(&link, &source, queue, prefetch).await?;
     let (tx, rx) = mpsc::unbounded_channel();
     let stop = link.shutdown_token().child_token();
-    let task = tokio::spawn(run(link, source, prefetch, session, tx, stop.clone()));
+    let consumed = Consumed {
+        link,
+        source,
+        queue,
+        prefetch,
+    };
+    let task = tokio::spawn(run(consumed, session, tx, stop.clone()));
     Ok(AmqpConsumer {
         rx,
         stop,
@@ -117,24 +150,36 @@ enum Ended {
     Lost,
 }
 
-async fn run(
+/// What a consumer task consumes, to open its session again after a loss.
+struct Consumed {
     link: Arc<Link>,
     source: Destination,
+    queue: Queue,
     prefetch: u16,
+}
+
+async fn run(
+    consumed: Consumed,
     mut session: Session,
     tx: mpsc::UnboundedSender<Delivery>,
     stop: CancellationToken,
 ) {
+    let Consumed {
+        ref link,
+        ref source,
+        queue,
+        prefetch,
+    } = consumed;
     let mut backoff = Backoff::reconnect();
     loop {
-        let ended = pump(&mut session, &tx, &stop).await;
+        let ended = pump(&mut session, &consumed, &tx, &stop).await;
         session.ended.cancel();
         // Closing the channel hands unacknowledged messages back to the queue.
         close_quietly(&session.channel).await;
         if matches!(ended, Ended::Stopped) {
             return;
         }
-        warn!(queue = %link.names().queue(&source), "consumer lost its channel; reconnecting");
+        warn!(queue = %link.names().queue(source), ?queue, "consumer lost its channel; reconnecting");
         session = loop {
             let delay = backoff.next_delay();
             tokio::select! {
@@ -144,7 +189,7 @@ async fn run(
             }
             let opened = tokio::select! {
                 () = stop.cancelled() => return,
-                opened = Session::open(&link, &source, prefetch) => opened,
+                opened = Session::open(link, source, queue, prefetch) => opened,
             };
             match opened {
                 Ok(session) => break session,
@@ -153,12 +198,13 @@ async fn run(
             }
         };
         backoff.reset();
-        info!(queue = %link.names().queue(&source), "consumer resumed");
+        info!(queue = %link.names().queue(source), ?queue, "consumer resumed");
     }
 }
 
 async fn pump(
     session: &mut Session,
+    consumed: &Consumed,
     tx: &mpsc::UnboundedSender<Delivery>,
     stop: &CancellationToken,
 ) -> Ended {
@@ -178,14 +224,17 @@ async fn pump(
             None => return Ended::Lost,
         };
         match incoming(&raw.properties, raw.data, raw.redelivered) {
-            Ok((message, delivery_count)) => {
+            Ok(incoming) => {
                 let delivery = Delivery {
-                    message,
+                    message: incoming.message,
                     redelivered: raw.redelivered,
-                    delivery_count,
+                    delivery_count: incoming.delivery_count,
+                    death: incoming.death,
                     acker: Acker::Amqp(AmqpTicket {
                         acker: raw.acker,
                         session_ended: session.ended.clone(),
+                        link: consumed.link.clone(),
+                        source: consumed.source.clone(),
                     }),
                 };
                 if tx.send(delivery).is_err() {

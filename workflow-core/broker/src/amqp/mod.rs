@@ -23,11 +23,13 @@ use lapin::types::{FieldTable, ShortString};
 use tokio::time::Instant;
 
 use crate::config::BrokerConfig;
+use crate::dead_letter::DeadLetters;
 use crate::error::BrokerError;
 use crate::message::{Destination, Message, QueueStats};
 use crate::topology::{Names, validate_destination};
 use crate::{Broker, Consumer};
 pub(crate) use consumer::AmqpTicket;
+use consumer::Queue;
 use link::{Link, close_quietly};
 use publish::Publisher;
 
@@ -172,8 +174,21 @@ impl Broker for AmqpBroker {
     ) -> Result<Box<dyn Consumer>, BrokerError> {
         validate_destination(&source)?;
         self.inner.link.remember(std::slice::from_ref(&source));
-        let consumer = consumer::start(self.inner.link.clone(), source, prefetch).await?;
+        let consumer =
+            consumer::start(self.inner.link.clone(), source, Queue::Work, prefetch).await?;
         Ok(Box::new(consumer))
+    }
+
+    async fn consume_dead_letters(
+        &self,
+        source: Destination,
+        prefetch: u16,
+    ) -> Result<DeadLetters, BrokerError> {
+        validate_destination(&source)?;
+        self.inner.link.remember(std::slice::from_ref(&source));
+        let link = self.inner.link.clone();
+        let consumer = consumer::start(link, source.clone(), Queue::DeadLetters, prefetch).await?;
+        Ok(DeadLetters::new(source, Box::new(consumer)))
     }
 
     async fn queue_stats(&self, source: &Destination) -> Result<QueueStats, BrokerError> {
@@ -251,6 +266,21 @@ impl AmqpTicket {
             Ok(Err(err)) => Err(stale(err.to_string())),
             Err(_) => Err(stale(format!("no answer within {RPC_TIMEOUT:?}"))),
         }
+    }
+}
+
+impl AmqpTicket {
+    /// Publishes a copy carrying `error` to the dead-letter exchange (confirmed), then
+    /// acks the original. If the ack fails after the copy is confirmed, the original
+    /// comes back and may die again: a duplicate with the same message id, which the
+    /// reader of the dead-letter queue deduplicates. Never a loss.
+    pub(crate) async fn dead_letter(
+        self,
+        message: Message,
+        error: &str,
+    ) -> Result<(), BrokerError> {
+        publish::publish_dead_letter(&self.link, &self.source, &message, error).await?;
+        self.settle(&message.id, Settle::Ack).await
     }
 }
 

@@ -15,7 +15,7 @@ use lapin::{Channel, Confirmation};
 use tokio::time::Instant;
 use tracing::warn;
 
-use super::convert::properties;
+use super::convert::{dead_letter_properties, properties};
 use super::link::{Link, close_quietly};
 use super::{lapin_error, rpc};
 use crate::backoff::Backoff;
@@ -199,6 +199,35 @@ async fn publish_one(
             op: "publish",
             cause: "the channel is not in confirm mode".into(),
         }),
+    }
+}
+
+/// Publishes one message to the dead-letter exchange with `error` in its headers, on a
+/// short-lived confirm channel: the path is rare (a consumer giving up), and keeping it
+/// off the shared publishing channel keeps that channel's batches simple.
+pub(crate) async fn publish_dead_letter(
+    link: &Link,
+    source: &Destination,
+    message: &Message,
+    error: &str,
+) -> Result<(), BrokerError> {
+    let exchange = short(link.names().dead_letter_exchange())?;
+    let key = short(routing_key(source))?;
+    let props = dead_letter_properties(message, error)?;
+    let channel = link.channel("dead_letter").await?;
+    let outcome = match rpc(
+        "dead_letter",
+        channel.confirm_select(ConfirmSelectOptions::default()),
+    )
+    .await
+    {
+        Ok(()) => publish_one(&channel, &exchange, source, message, &key, &props).await,
+        Err(err) => Outcome::Failed(err),
+    };
+    close_quietly(&channel).await;
+    match outcome {
+        Outcome::Confirmed => Ok(()),
+        Outcome::Retry(err) | Outcome::Failed(err) => Err(err),
     }
 }
 

@@ -11,11 +11,13 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
+use crate::dead_letter::DeadLetters;
 use crate::error::BrokerError;
 use crate::message::{Acker, Delivery, Destination, Message, QueueStats};
 use crate::topology::validate_destination;
 use crate::{Broker, Consumer};
-use queue::{Entry, Queue, Settle};
+pub(crate) use queue::Settle;
+use queue::{Entry, Queue};
 
 /// In-process broker. Cloning gives another handle to the same queues.
 #[derive(Clone, Debug)]
@@ -32,12 +34,20 @@ struct Shared {
 #[derive(Debug, Default)]
 struct State {
     queues: HashMap<Destination, Queue>,
+    /// The dead-letter queue of each work queue: a plain queue with no delivery limit,
+    /// as `{prefix}.agent.{a}.dlq` is on RabbitMQ.
+    dead_queues: HashMap<Destination, Queue>,
     next_consumer: u64,
     next_tag: u64,
     closed: bool,
 }
 
 impl Shared {
+    /// Dead-letter queues have no delivery limit (none is declared on RabbitMQ).
+    fn limit(&self, dead: bool) -> u32 {
+        if dead { u32::MAX } else { self.delivery_limit }
+    }
+
     /// A panic elsewhere while holding the lock leaves the queues consistent
     /// (every mutation is a single step), so a poisoned lock is still usable.
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -47,25 +57,67 @@ impl Shared {
     }
 }
 
-/// Hands ready messages of `destination` to its consumers.
-fn dispatch(shared: &Arc<Shared>, state: &mut State, destination: &Destination) {
+impl State {
+    /// The work queue of `destination`, or its dead-letter queue when `dead`.
+    fn queue_mut(&mut self, destination: &Destination, dead: bool) -> Option<&mut Queue> {
+        if dead {
+            self.dead_queues.get_mut(destination)
+        } else {
+            self.queues.get_mut(destination)
+        }
+    }
+
+    /// Declares the work queue of `destination` and its dead-letter queue.
+    fn declare(&mut self, destination: &Destination) {
+        self.queues.entry(destination.clone()).or_default();
+        self.dead_queues.entry(destination.clone()).or_default();
+    }
+}
+
+/// Hands ready messages of `destination` (its dead-letter queue when `dead`) to its
+/// consumers.
+fn dispatch(shared: &Arc<Shared>, state: &mut State, destination: &Destination, dead: bool) {
     let State {
-        queues, next_tag, ..
+        queues,
+        dead_queues,
+        next_tag,
+        ..
     } = state;
-    let Some(queue) = queues.get_mut(destination) else {
+    let queue = if dead { dead_queues } else { queues };
+    let Some(queue) = queue.get_mut(destination) else {
         return;
     };
     queue.dispatch(next_tag, |consumer, tag, entry: &Entry| Delivery {
         message: entry.message.clone(),
         redelivered: entry.returns > 0,
         delivery_count: entry.returns.saturating_add(1),
+        death: entry.death.clone(),
         acker: Acker::Memory(Ticket {
             shared: Arc::downgrade(shared),
             destination: destination.clone(),
+            dead,
             consumer,
             tag,
         }),
     });
+}
+
+/// Moves what died in a queue to where it goes: from a work queue to its dead-letter
+/// queue (then delivered to that queue's consumers); from a dead-letter queue, which
+/// has no dead-letter exchange of its own, nowhere — as on RabbitMQ, it is dropped.
+fn bury(shared: &Arc<Shared>, state: &mut State, destination: &Destination, dead: bool) {
+    let Some(queue) = state.queue_mut(destination, dead) else {
+        return;
+    };
+    let died = queue.take_dead();
+    if dead || died.is_empty() {
+        return;
+    }
+    let grave = state.dead_queues.entry(destination.clone()).or_default();
+    for entry in died {
+        grave.push_dead(entry);
+    }
+    dispatch(shared, state, destination, true);
 }
 
 impl MemoryBroker {
@@ -101,8 +153,8 @@ impl Broker for MemoryBroker {
             validate_destination(destination)?;
         }
         let mut state = self.open_state()?;
-        for destination in destinations {
-            state.queues.entry(destination).or_default();
+        for destination in &destinations {
+            state.declare(destination);
         }
         Ok(())
     }
@@ -132,7 +184,7 @@ impl Broker for MemoryBroker {
             }
         }
         for destination in &touched {
-            dispatch(&self.shared, &mut state, destination);
+            dispatch(&self.shared, &mut state, destination, false);
         }
         Ok(())
     }
@@ -148,18 +200,43 @@ impl Broker for MemoryBroker {
         state.next_consumer += 1;
         let id = state.next_consumer;
         // Consuming declares the source, as the RabbitMQ consumer does.
-        state
-            .queues
-            .entry(source.clone())
-            .or_default()
-            .add_consumer(id, prefetch, tx);
-        dispatch(&self.shared, &mut state, &source);
+        state.declare(&source);
+        if let Some(queue) = state.queue_mut(&source, false) {
+            queue.add_consumer(id, prefetch, tx);
+        }
+        dispatch(&self.shared, &mut state, &source, false);
         Ok(Box::new(MemoryConsumer {
             shared: self.shared.clone(),
             source,
+            dead: false,
             id,
             rx,
         }))
+    }
+
+    async fn consume_dead_letters(
+        &self,
+        source: Destination,
+        prefetch: u16,
+    ) -> Result<DeadLetters, BrokerError> {
+        validate_destination(&source)?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut state = self.open_state()?;
+        state.next_consumer += 1;
+        let id = state.next_consumer;
+        state.declare(&source);
+        if let Some(queue) = state.queue_mut(&source, true) {
+            queue.add_consumer(id, prefetch, tx);
+        }
+        dispatch(&self.shared, &mut state, &source, true);
+        let consumer = MemoryConsumer {
+            shared: self.shared.clone(),
+            source: source.clone(),
+            dead: true,
+            id,
+            rx,
+        };
+        Ok(DeadLetters::new(source, Box::new(consumer)))
     }
 
     async fn queue_stats(&self, source: &Destination) -> Result<QueueStats, BrokerError> {
@@ -179,20 +256,29 @@ impl Broker for MemoryBroker {
     async fn dead_letter_count(&self, agent: &str) -> Result<u64, BrokerError> {
         let destination = Destination::Agent(agent.into());
         let state = self.shared.lock();
-        let queue = state
-            .queues
-            .get(&destination)
-            .ok_or_else(|| BrokerError::QueueNotFound {
-                queue: format!("{destination} (dead letters)"),
-            })?;
-        Ok(queue.dead() as u64)
+        let queue =
+            state
+                .dead_queues
+                .get(&destination)
+                .ok_or_else(|| BrokerError::QueueNotFound {
+                    queue: format!("{destination} (dead letters)"),
+                })?;
+        Ok(queue.ready() as u64)
     }
 
     async fn shutdown(&self) {
         let mut state = self.shared.lock();
         state.closed = true;
+        let destinations: Vec<Destination> = state.queues.keys().cloned().collect();
         for queue in state.queues.values_mut() {
             queue.remove_all_consumers(self.shared.delivery_limit);
+        }
+        for queue in state.dead_queues.values_mut() {
+            queue.remove_all_consumers(u32::MAX);
+        }
+        // What died on the way out is kept, as RabbitMQ would keep it.
+        for destination in destinations {
+            bury(&self.shared, &mut state, &destination, false);
         }
     }
 }
@@ -203,6 +289,8 @@ impl Broker for MemoryBroker {
 struct MemoryConsumer {
     shared: Arc<Shared>,
     source: Destination,
+    /// Consumes the source's dead-letter queue.
+    dead: bool,
     id: u64,
     rx: mpsc::UnboundedReceiver<Delivery>,
 }
@@ -223,10 +311,12 @@ impl Drop for MemoryConsumer {
         // Deliveries still sitting in the channel are part of `unacked`,
         // so requeueing `unacked` covers them too.
         let mut state = self.shared.lock();
-        if let Some(queue) = state.queues.get_mut(&self.source) {
-            queue.remove_consumer(self.id, self.shared.delivery_limit);
+        let limit = self.shared.limit(self.dead);
+        if let Some(queue) = state.queue_mut(&self.source, self.dead) {
+            queue.remove_consumer(self.id, limit);
         }
-        dispatch(&self.shared, &mut state, &self.source);
+        bury(&self.shared, &mut state, &self.source, self.dead);
+        dispatch(&self.shared, &mut state, &self.source, self.dead);
     }
 }
 
@@ -236,6 +326,8 @@ impl Drop for MemoryConsumer {
 pub(crate) struct Ticket {
     shared: Weak<Shared>,
     destination: Destination,
+    /// From the destination's dead-letter queue.
+    dead: bool,
     consumer: u64,
     tag: u64,
 }
@@ -246,13 +338,13 @@ impl Ticket {
         Self {
             shared: Weak::new(),
             destination: Destination::Results,
+            dead: false,
             consumer: 0,
             tag: 0,
         }
     }
 
-    /// `None`: ack; `Some(requeue)`: nack.
-    pub(crate) fn settle(self, id: &str, nack: Option<bool>) -> Result<(), BrokerError> {
+    pub(crate) fn settle(self, id: &str, how: Settle) -> Result<(), BrokerError> {
         let stale = |reason: &str| BrokerError::DeliveryStale {
             id: id.into(),
             reason: reason.into(),
@@ -261,20 +353,16 @@ impl Ticket {
             .shared
             .upgrade()
             .ok_or_else(|| stale("the broker is gone"))?;
-        let how = match nack {
-            None => Settle::Ack,
-            Some(true) => Settle::Requeue,
-            Some(false) => Settle::DeadLetter,
-        };
         let mut state = shared.lock();
+        let limit = shared.limit(self.dead);
         let queue = state
-            .queues
-            .get_mut(&self.destination)
+            .queue_mut(&self.destination, self.dead)
             .ok_or_else(|| stale("the queue is gone"))?;
         queue
-            .settle(self.consumer, self.tag, how, shared.delivery_limit)
+            .settle(self.consumer, self.tag, how, limit)
             .map_err(|()| stale("its consumer was closed, or it was settled already"))?;
-        dispatch(&shared, &mut state, &self.destination);
+        bury(&shared, &mut state, &self.destination, self.dead);
+        dispatch(&shared, &mut state, &self.destination, self.dead);
         Ok(())
     }
 }

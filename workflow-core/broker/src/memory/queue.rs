@@ -5,7 +5,11 @@ use std::collections::{BTreeMap, VecDeque};
 
 use tokio::sync::mpsc;
 
-use crate::message::{Delivery, Message};
+use crate::message::{Death, Delivery, ERROR_HEADER, Message};
+
+/// RabbitMQ's `x-death` reasons for the two ways a message dies here.
+const DELIVERY_LIMIT: &str = "delivery_limit";
+const REJECTED: &str = "rejected";
 
 /// A message at rest, with the number of times it was handed back.
 #[derive(Debug)]
@@ -14,14 +18,32 @@ pub(super) struct Entry {
     /// Returns so far (nack with requeue, or consumer lost): RabbitMQ's
     /// `x-delivery-count`.
     pub(super) returns: u32,
+    /// Set when it is dead-lettered; kept in the dead-letter queue.
+    pub(super) death: Option<Death>,
+}
+
+impl Entry {
+    /// Marks it dead for `reason`, counting deaths across replays as `x-death` does.
+    fn die(mut self, reason: &str) -> Self {
+        let count = match &self.death {
+            Some(death) if death.reason == reason => death.count.saturating_add(1),
+            _ => 1,
+        };
+        self.death = Some(Death {
+            reason: reason.to_owned(),
+            count,
+        });
+        self
+    }
 }
 
 /// How a consumer settles a delivery.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Settle {
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Settle {
     Ack,
     Requeue,
-    DeadLetter,
+    /// With the consumer's error, if it gave one (stored in [`ERROR_HEADER`]).
+    DeadLetter(Option<String>),
 }
 
 #[derive(Debug)]
@@ -53,13 +75,28 @@ impl Queue {
         self.ready.push_back(Entry {
             message,
             returns: 0,
+            death: None,
         });
+    }
+
+    /// A dead entry arriving in this (dead-letter) queue: it keeps its death, and its
+    /// returns start again as in a fresh queue.
+    pub(super) fn push_dead(&mut self, mut entry: Entry) {
+        entry.returns = 0;
+        self.ready.push_back(entry);
+    }
+
+    /// The entries that died since the last call, for the caller to move to the
+    /// dead-letter queue.
+    pub(super) fn take_dead(&mut self) -> Vec<Entry> {
+        self.dead.drain(..).collect()
     }
 
     pub(super) fn ready(&self) -> usize {
         self.ready.len()
     }
 
+    #[cfg(test)]
     pub(super) fn dead(&self) -> usize {
         self.dead.len()
     }
@@ -121,7 +158,13 @@ impl Queue {
         match how {
             Settle::Ack => {}
             Settle::Requeue => self.return_all(vec![entry], delivery_limit),
-            Settle::DeadLetter => self.dead.push_back(entry),
+            Settle::DeadLetter(error) => {
+                let mut entry = entry.die(REJECTED);
+                if let Some(error) = error {
+                    entry.message.headers.insert(ERROR_HEADER.to_owned(), error);
+                }
+                self.dead.push_back(entry);
+            }
         }
         Ok(())
     }
@@ -171,7 +214,8 @@ impl Queue {
                 entry
             })
             .partition(|entry| entry.returns > delivery_limit);
-        self.dead.extend(dead);
+        self.dead
+            .extend(dead.into_iter().map(|entry| entry.die(DELIVERY_LIMIT)));
         for entry in back.into_iter().rev() {
             self.ready.push_front(entry);
         }
@@ -189,6 +233,7 @@ mod tests {
             message: entry.message.clone(),
             redelivered: entry.returns > 0,
             delivery_count: entry.returns + 1,
+            death: entry.death.clone(),
             acker: Acker::Memory(Ticket::detached()),
         }
     }
@@ -283,7 +328,7 @@ mod tests {
         queue.add_consumer(1, 0, tx);
         let mut tag = 0;
         queue.dispatch(&mut tag, |_, _, entry| fake_delivery(entry));
-        assert!(queue.settle(1, 1, Settle::DeadLetter, 5).is_ok());
+        assert!(queue.settle(1, 1, Settle::DeadLetter(None), 5).is_ok());
         assert!(queue.settle(1, 1, Settle::Ack, 5).is_err());
         assert_eq!(queue.dead(), 1);
     }

@@ -75,6 +75,11 @@ pub fn apply(
         Event::Cancel { reason } => tx.cancel(reason),
         Event::Signal { id, name, payload } => tx.signal(id, name, payload),
         Event::Retry { from } => tx.retry(from.as_deref()),
+        Event::ChildFinished {
+            step,
+            attempt,
+            tally,
+        } => tx.child_finished(&step, attempt, tally),
     }
     let mut out = tx.out;
     out.changed_steps.sort_unstable();
@@ -255,6 +260,7 @@ impl Transition<'_> {
 
         if error.retryable && tries < policy.max_attempts {
             step.status = StepStatus::WaitingRetry;
+            // (a fan-out's failures are permanent: it never waits for a retry)
             let unit = jitter_unit(&self.state.id, &self.workflow.steps[index].id, attempt);
             let delay = policy.delay_after(attempt, unit);
             let due = self.now + to_chrono(delay);
@@ -268,6 +274,8 @@ impl Transition<'_> {
             return;
         }
 
+        self.release_children(index);
+        let step = &mut self.state.steps[index];
         step.status = StepStatus::Failed;
         let id = &self.workflow.steps[index].id;
         let message = if error.retryable {
@@ -287,8 +295,10 @@ impl Transition<'_> {
     }
 
     pub(super) fn cancel_unfinished_steps(&mut self) {
-        for (index, step) in self.state.steps.iter_mut().enumerate() {
-            if !step.status.is_terminal() {
+        for index in 0..self.state.steps.len() {
+            if !self.state.steps[index].status.is_terminal() {
+                self.release_children(index);
+                let step = &mut self.state.steps[index];
                 step.status = StepStatus::Cancelled;
                 step.finished_at = Some(self.now);
                 self.out.changed_steps.push(index);

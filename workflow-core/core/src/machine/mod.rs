@@ -8,11 +8,14 @@
 //! changes nothing and yields no command.
 
 mod apply;
+mod fanout;
 mod state;
 mod waits;
 
 pub use apply::{Applied, apply};
-pub use state::{MissionState, MissionStatus, SignalRecord, StepState, StepStatus, UnknownStatus};
+pub use state::{
+    FanState, MissionState, MissionStatus, SignalRecord, StepState, StepStatus, UnknownStatus,
+};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -51,6 +54,34 @@ pub enum Event {
     /// Run a failed or cancelled mission again from its unfinished steps, or from
     /// `from` and every step after it; finished steps keep their outputs.
     Retry { from: Option<String> },
+    /// A child mission of fan-out `step` (at the step's `attempt`) finished. The child
+    /// sends it bare; the engine adds the `tally` of all the step's children from the
+    /// store before applying it, so a duplicate or a late one is harmless.
+    ChildFinished {
+        step: String,
+        attempt: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tally: Option<ChildTally>,
+    },
+}
+
+/// The children of one fan-out attempt, counted from the store.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChildTally {
+    pub succeeded: u32,
+    pub failed: u32,
+    /// The failed items, by index; at least the first one once any has failed.
+    pub failures: Vec<ItemFailure>,
+    /// Every child's output in item order (null for a failed one), once all have
+    /// finished.
+    pub results: Option<Vec<Value>>,
+}
+
+/// One failed item of a fan-out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemFailure {
+    pub index: u32,
+    pub error: String,
 }
 
 /// An attempt's error as the worker reported it.
@@ -129,12 +160,29 @@ pub enum Command {
     Dispatch(Task),
     /// Persist a timer that fires `kind` at `due`.
     ArmTimer { kind: TimerKind, due: DateTime<Utc> },
+    /// Start these items of fan-out `step` as child missions.
+    SpawnChildren {
+        step: StepIndex,
+        attempt: u32,
+        children: Vec<ChildSpec>,
+    },
+    /// Cancel the unfinished children of fan-out `step` at `attempt`.
+    CancelChildren { step: StepIndex, attempt: u32 },
     /// The mission reached a terminal state: drop its timers, record the outcome.
     Finish {
         status: MissionStatus,
         output: Option<Value>,
         error: Option<String>,
     },
+}
+
+/// One item of a fan-out, ready to start as a child mission.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChildSpec {
+    pub index: u32,
+    /// The resolved item input: the child workflow's mission input, or the task input
+    /// of an item of a task fan-out.
+    pub input: Value,
 }
 
 /// One attempt of one step, ready to be published.
@@ -158,3 +206,6 @@ mod tests;
 
 #[cfg(test)]
 mod proptests;
+
+#[cfg(test)]
+mod fanout_tests;

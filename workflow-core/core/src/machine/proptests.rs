@@ -136,6 +136,9 @@ impl<'a> World<'a> {
                 }
                 Command::ArmTimer { kind, .. } => self.pending.push(Pending::Timer(kind)),
                 Command::Finish { .. } => self.finishes += 1,
+                Command::SpawnChildren { .. } | Command::CancelChildren { .. } => {
+                    prop_assert!(false, "these workflows have no fan-out: {command:?}")
+                }
             }
         }
         prop_assert!(self.finishes <= 1, "mission finished twice");

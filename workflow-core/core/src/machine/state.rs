@@ -128,6 +128,33 @@ pub struct StepState {
     /// step's retry budget here while attempt numbers (and idempotency keys) keep
     /// growing, so an old checkpoint never answers a new attempt.
     pub retry_base: u32,
+    /// A fan-out step's counts while (and after) it runs its children.
+    pub fanout: Option<FanState>,
+}
+
+/// Counts of a fan-out's current attempt: the children themselves are missions of their
+/// own, so the step's row stays small whatever the number of items.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FanState {
+    /// Items in the list (1 for a single child mission).
+    pub total: u32,
+    /// Items started as child missions so far, from index 0.
+    pub started: u32,
+    pub succeeded: u32,
+    pub failed: u32,
+}
+
+impl FanState {
+    /// Children started and not finished.
+    pub fn running(&self) -> u32 {
+        self.started
+            .saturating_sub(self.succeeded.saturating_add(self.failed))
+    }
+
+    /// Whether every item has started and finished.
+    pub fn is_complete(&self) -> bool {
+        self.started == self.total && self.running() == 0
+    }
 }
 
 impl StepState {
@@ -141,6 +168,7 @@ impl StepState {
             dispatched_at: None,
             finished_at: None,
             retry_base: 0,
+            fanout: None,
         }
     }
 }

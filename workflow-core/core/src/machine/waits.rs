@@ -50,6 +50,7 @@ impl Transition<'_> {
                     for j in 0..self.workflow.steps.len() {
                         let status = self.state.steps[j].status;
                         if !status.is_terminal() && !self.workflow.is_at_or_after(j, target) {
+                            self.release_children(j);
                             let step = &mut self.state.steps[j];
                             step.status = StepStatus::Skipped;
                             step.finished_at = Some(self.now);
@@ -108,6 +109,7 @@ impl Transition<'_> {
                 step.error = None;
                 step.finished_at = None;
                 step.retry_base = step.attempt;
+                step.fanout = None;
                 self.out.changed_steps.push(j);
             }
         }
@@ -122,6 +124,7 @@ impl Transition<'_> {
     pub(super) fn begin(&mut self, index: StepIndex) {
         match &self.workflow.steps[index].kind {
             StepKind::Task { .. } => self.dispatch_in_window(index),
+            StepKind::FanOut(_) => self.begin_fan_out(index),
             StepKind::WaitUntil { at } => {
                 let resolved = at.resolve(&StateScope(self.state, self.workflow));
                 let due = match &resolved {

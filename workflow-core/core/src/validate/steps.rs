@@ -8,12 +8,15 @@ use serde_json::Value;
 use super::graph::Graph;
 use super::{At, Ctx, NAME_RULE, field_path, suggest};
 use crate::condition::{Condition, Reference};
-use crate::definition::{RawDuration, RawRetry, RawStep, is_valid_name};
+use crate::definition::{RawDuration, RawFailurePolicy, RawRetry, RawStep, is_valid_name};
 use crate::duration::{format_duration, parse_duration};
 use crate::error::ProblemCode;
 use crate::template::{Expr, Template};
 use crate::window::{RawWindow, Window};
-use crate::workflow::{InputSpec, RetryPolicy, Step, StepKind, StepWindow};
+use crate::workflow::{
+    DEFAULT_MAX_CONCURRENCY, FailurePolicy, FanOut, InputSpec, ItemBody, MAX_CONCURRENCY,
+    RetryPolicy, Step, StepKind, StepWindow,
+};
 
 /// The agent name the engine keeps for its own queue of step results.
 pub const RESERVED_AGENT: &str = "results";
@@ -94,24 +97,44 @@ pub(crate) fn check_step(
 /// Which kind a step is, and for a task its checked agent and action.
 enum KindHead {
     Task(Option<(String, String)>),
+    /// A child mission (`workflow`), with the name if it is valid.
+    Child(Option<String>),
     WaitUntil,
     WaitFor,
 }
 
-/// A step is exactly one of: a task (`agent` + `action`), a `wait_until`, a `wait_for`.
+/// A step is exactly one of: a task (`agent` + `action`), a child `workflow`, a
+/// `wait_until`, a `wait_for`; a task or a child may fan out (`for_each`).
 fn check_kind_head(cx: &mut Ctx<'_>, i: usize, raw: &RawStep) -> Option<KindHead> {
     let is_task = raw.agent.is_some() || raw.action.is_some();
-    let kinds = [is_task, raw.wait_until.is_some(), raw.wait_for.is_some()];
+    let is_wait = raw.wait_until.is_some() || raw.wait_for.is_some();
+    let kinds = [
+        is_task,
+        raw.workflow.is_some(),
+        raw.wait_until.is_some(),
+        raw.wait_for.is_some(),
+    ];
     if kinds.iter().filter(|k| **k).count() > 1 {
-        let message = "a step is one of: a task (agent and action), wait_until or wait_for";
+        let message =
+            "a step is one of: a task (agent and action), a child workflow, wait_until or wait_for";
         cx.report_step(i, ProblemCode::ConflictingStepKind, "", At::Step, message);
         return None;
     }
+    check_fan_out_fields(cx, i, raw, is_wait);
     if raw.wait_until.is_some() {
         return Some(KindHead::WaitUntil);
     }
     if raw.wait_for.is_some() {
         return Some(KindHead::WaitFor);
+    }
+    if let Some(name) = &raw.workflow {
+        if is_valid_name(name) {
+            return Some(KindHead::Child(Some(name.clone())));
+        }
+        let message = format!("workflow {name:?} must be {NAME_RULE}");
+        let code = ProblemCode::InvalidChildWorkflow;
+        cx.report_step(i, code, "workflow", At::Key("workflow"), message);
+        return Some(KindHead::Child(None));
     }
     let agent = match &raw.agent {
         Some(agent) => {
@@ -150,6 +173,84 @@ fn check_kind_head(cx: &mut Ctx<'_>, i: usize, raw: &RawStep) -> Option<KindHead
         }
     };
     Some(KindHead::Task(agent.zip(action)))
+}
+
+/// Fields that belong to fan-outs and child missions only.
+fn check_fan_out_fields(cx: &mut Ctx<'_>, i: usize, raw: &RawStep, is_wait: bool) {
+    let misplaced = |cx: &mut Ctx<'_>, field: &str, message: String| {
+        let code = ProblemCode::FieldNotForStepKind;
+        cx.report_step(i, code, field, At::Key(field), message);
+    };
+    if raw.for_each.is_some() && is_wait {
+        let message = "for_each fans out a task or a child workflow, not a wait".to_owned();
+        let code = ProblemCode::InvalidForEach;
+        cx.report_step(i, code, "for_each", At::Key("for_each"), message);
+    }
+    if raw.for_each.is_none() {
+        for (present, field) in [
+            (raw.max_concurrency.is_some(), "max_concurrency"),
+            (raw.failure_policy.is_some(), "failure_policy"),
+        ] {
+            if present {
+                misplaced(cx, field, format!("{field} is only for for_each steps"));
+            }
+        }
+    }
+    if raw.workflow.is_none() && raw.workflow_version.is_some() {
+        let message = "workflow_version is only for child workflow steps".to_owned();
+        misplaced(cx, "workflow_version", message);
+    }
+    if raw.workflow.is_some() {
+        for (present, field) in [
+            (raw.retry.is_some(), "retry"),
+            (raw.timeout.is_some(), "timeout"),
+        ] {
+            if present {
+                let message =
+                    format!("{field} is for task steps; a child workflow's steps have their own");
+                misplaced(cx, field, message);
+            }
+        }
+    }
+    if let Some(n) = raw.max_concurrency
+        && !(1..=MAX_CONCURRENCY).contains(&n)
+    {
+        let message = format!("max_concurrency is {n}, must be 1 to {MAX_CONCURRENCY}");
+        let code = ProblemCode::InvalidMaxConcurrency;
+        cx.report_step(
+            i,
+            code,
+            "max_concurrency",
+            At::Key("max_concurrency"),
+            message,
+        );
+    }
+}
+
+/// `for_each`: one `${…}` expression over inputs or an ancestor's output.
+fn check_for_each(
+    cx: &mut Ctx<'_>,
+    i: usize,
+    text: &str,
+    index: &HashMap<&str, usize>,
+    inputs: &BTreeMap<String, InputSpec>,
+    refs: &mut Vec<StepRef>,
+) -> Option<Expr> {
+    let value = Value::String(text.to_owned());
+    let (template, more) = check_input(cx, i, "for_each", Some(&value), index, inputs, false);
+    refs.extend(more);
+    match template? {
+        Template::Expr(expr) => Some(expr),
+        _ => {
+            let message = format!(
+                "for_each {text:?} must be one ${{…}} expression naming an array, e.g. \
+                 ${{steps.import.output.leads}}"
+            );
+            let code = ProblemCode::InvalidForEach;
+            cx.report_step(i, code, "for_each", At::Key("for_each"), message);
+            None
+        }
+    }
 }
 
 fn check_kind_body(
@@ -198,14 +299,54 @@ fn check_kind_body(
             };
             (kind, Vec::new())
         }
-        KindHead::Task(head) => {
-            let (input, refs) = check_input(cx, i, "input", raw.input.as_ref(), index, inputs);
+        KindHead::Task(head) if raw.for_each.is_none() => {
+            let (input, refs) =
+                check_input(cx, i, "input", raw.input.as_ref(), index, inputs, false);
             let kind = match (head, input) {
                 (Some((agent, action)), Some(input)) => Some(StepKind::Task {
                     agent,
                     action,
                     input,
                 }),
+                _ => None,
+            };
+            (kind, refs)
+        }
+        KindHead::Task(_) | KindHead::Child(_) => {
+            let fan = raw.for_each.is_some();
+            let (input, mut refs) =
+                check_input(cx, i, "input", raw.input.as_ref(), index, inputs, fan);
+            let items = match &raw.for_each {
+                Some(text) => check_for_each(cx, i, text, index, inputs, &mut refs).map(Some),
+                None => Some(None),
+            };
+            let body = match (head, input) {
+                (KindHead::Task(Some((agent, action))), Some(input)) => Some(ItemBody::Task {
+                    agent,
+                    action,
+                    input,
+                }),
+                (KindHead::Child(Some(name)), Some(input)) => Some(ItemBody::Workflow {
+                    name,
+                    version: raw.workflow_version,
+                    input,
+                }),
+                _ => None,
+            };
+            let policy = match raw.failure_policy {
+                Some(RawFailurePolicy::Continue) => FailurePolicy::Continue,
+                Some(RawFailurePolicy::FailFast) | None => FailurePolicy::FailFast,
+            };
+            let max_concurrency = raw.max_concurrency.unwrap_or(DEFAULT_MAX_CONCURRENCY);
+            let kind = match (items, body) {
+                (Some(items), Some(body)) if (1..=MAX_CONCURRENCY).contains(&max_concurrency) => {
+                    Some(StepKind::FanOut(FanOut {
+                        items,
+                        max_concurrency,
+                        policy,
+                        body,
+                    }))
+                }
                 _ => None,
             };
             (kind, refs)
@@ -233,11 +374,11 @@ fn check_window(
             message,
         );
     };
-    if raw.agent.is_none() {
+    if raw.agent.is_none() || raw.for_each.is_some() {
         report(
             cx,
             "",
-            "a window applies to task steps (agent and action)".into(),
+            "a window applies to task steps (agent and action) that do not fan out".into(),
         );
         return None;
     }
@@ -255,7 +396,8 @@ fn check_window(
         return None;
     }
     let value = Value::String(w.timezone.clone());
-    let (template, zone_refs) = check_input(cx, i, "window.timezone", Some(&value), index, inputs);
+    let (template, zone_refs) =
+        check_input(cx, i, "window.timezone", Some(&value), index, inputs, false);
     refs.extend(zone_refs);
     template.map(|timezone| {
         Some(StepWindow::ZoneFrom {
@@ -350,7 +492,7 @@ fn check_wait_until(
     inputs: &BTreeMap<String, InputSpec>,
 ) -> (Option<StepKind>, Vec<StepRef>) {
     let value = Value::String(text.to_owned());
-    let (template, refs) = check_input(cx, i, "wait_until", Some(&value), index, inputs);
+    let (template, refs) = check_input(cx, i, "wait_until", Some(&value), index, inputs, false);
     let Some(template) = template else {
         return (None, refs);
     };
@@ -447,6 +589,7 @@ fn check_depends_on(
 }
 
 /// Parses every string of the input as a template, checking what each expression names.
+/// `${item…}` is allowed only where `items` says (the input of a `for_each` step).
 fn check_input(
     cx: &mut Ctx<'_>,
     i: usize,
@@ -454,6 +597,7 @@ fn check_input(
     input: Option<&Value>,
     index: &HashMap<&str, usize>,
     inputs: &BTreeMap<String, InputSpec>,
+    items: bool,
 ) -> (Option<Template>, Vec<StepRef>) {
     let empty = Value::Object(Default::default());
     let input = input.unwrap_or(&empty);
@@ -488,6 +632,13 @@ fn check_input(
                     cx.report_step(i, ProblemCode::UndeclaredInput, &field, at, message);
                 }
                 Expr::Input { .. } => {}
+                Expr::Item { .. } | Expr::ItemIndex if items => {}
+                Expr::Item { .. } | Expr::ItemIndex => {
+                    ok = false;
+                    let message =
+                        format!("{expr} is only available in the input of a for_each step");
+                    cx.report_step(i, ProblemCode::ItemOutsideForEach, &field, at, message);
+                }
                 Expr::StepOutput { step, .. } => match index.get(step.as_str()) {
                     Some(&target) => refs.push(StepRef {
                         field: field.clone(),

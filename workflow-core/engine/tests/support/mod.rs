@@ -132,6 +132,7 @@ impl Harness {
                 shutdown_grace: Duration::from_secs(5),
                 worker_id: format!("test-worker-{}", self.tasks.len()),
                 lease: Duration::from_secs(5),
+                ..WorkerConfig::default()
             },
         );
         let registry = Registry::builtin();
@@ -264,4 +265,18 @@ macro_rules! both_backends {
             )+
         }
     };
+}
+
+/// Removes the queues of extra agents a test declared itself.
+pub async fn delete_queues_of(prefix: &str, agents: &[String]) {
+    if let Ok(broker) = AmqpBroker::connect(BrokerConfig {
+        url: amqp_url(),
+        prefix: prefix.to_owned(),
+        delivery_limit: DELIVERY_LIMIT,
+    })
+    .await
+    {
+        let _ = broker.delete_topology(agents).await;
+        broker.shutdown().await;
+    }
 }

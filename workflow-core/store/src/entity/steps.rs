@@ -24,6 +24,9 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     /// The attempt number before the mission's last retry (0 if never retried).
     pub retry_base: i32,
+    /// A fan-out step's counts (`FanState` of the core), as JSON.
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub fanout: Option<Json>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

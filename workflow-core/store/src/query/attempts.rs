@@ -3,6 +3,7 @@
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use uuid::Uuid;
 
@@ -231,6 +232,41 @@ impl Store {
                 .rows_affected;
         }
         Ok(renewed)
+    }
+
+    /// Of the attempts a worker is running (`(key, mission)` pairs), the keys whose
+    /// mission has ended — succeeded, failed or cancelled — so the worker can tell those
+    /// steps to stop. A read of `missions` by primary key: one statement for the whole
+    /// batch (per few thousand missions), whatever the number of attempts.
+    pub async fn attempts_of_ended_missions(
+        &self,
+        running: &[(String, Uuid)],
+    ) -> Result<Vec<String>, StoreError> {
+        use crate::missions::{self, status as mission};
+        let mut ids: Vec<Uuid> = running.iter().map(|(_, id)| *id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut ended: HashSet<Uuid> = HashSet::new();
+        for chunk in ids.chunks(ids_per_statement(self.backend())) {
+            let rows: Vec<Uuid> = missions::Entity::find()
+                .select_only()
+                .column(missions::Column::Id)
+                .filter(missions::Column::Id.is_in(chunk.iter().copied()))
+                .filter(missions::Column::Status.is_in([
+                    mission::SUCCEEDED,
+                    mission::FAILED,
+                    mission::CANCELLED,
+                ]))
+                .into_tuple()
+                .all(self.conn())
+                .await?;
+            ended.extend(rows);
+        }
+        Ok(running
+            .iter()
+            .filter(|(_, id)| ended.contains(id))
+            .map(|(key, _)| key.clone())
+            .collect())
     }
 
     /// Records finished runs (one statement per batch): each ran from its

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::for_update;
 use crate::batch::{ids_per_statement, insert_models};
 use crate::missions::{self, Column, Entity};
-use crate::{Store, StoreError, steps, to_db_precision};
+use crate::{Store, StoreError, mission_parents, steps, to_db_precision};
 
 /// Which missions to list, newest first.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,6 +26,20 @@ pub struct MissionFilter {
     /// Keyset cursor: only missions strictly older than this `(created_at, id)`,
     /// i.e. the last row of the previous page.
     pub before: Option<(DateTime<Utc>, Uuid)>,
+    /// Which missions by their place in a fan-out (default: every mission).
+    pub family: Family,
+}
+
+/// Missions by their place in a fan-out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Family {
+    /// Every mission.
+    #[default]
+    All,
+    /// Only missions that are nobody's child (what a user started).
+    TopLevel,
+    /// Only the children of this mission.
+    ChildrenOf(Uuid),
 }
 
 impl Default for MissionFilter {
@@ -35,6 +49,7 @@ impl Default for MissionFilter {
             definition: None,
             limit: 100,
             before: None,
+            family: Family::All,
         }
     }
 }
@@ -66,6 +81,22 @@ impl Store {
         }
         if let Some(definition) = filter.definition {
             query = query.filter(Column::DefinitionName.eq(definition));
+        }
+        let children = |parent: Option<Uuid>| {
+            let mut q = Query::select();
+            q.column(mission_parents::Column::ChildId)
+                .from(mission_parents::Entity);
+            if let Some(parent) = parent {
+                q.and_where(mission_parents::Column::ParentId.eq(parent));
+            }
+            q.to_owned()
+        };
+        match filter.family {
+            Family::All => {}
+            Family::TopLevel => query = query.filter(Column::Id.not_in_subquery(children(None))),
+            Family::ChildrenOf(parent) => {
+                query = query.filter(Column::Id.in_subquery(children(Some(parent))));
+            }
         }
         if let Some((created_at, id)) = filter.before {
             let created_at = to_db_precision(created_at);
@@ -130,6 +161,21 @@ where
     let mission = normalize(mission);
     c.execute(&insert_models::<Entity>(std::slice::from_ref(&mission))?)
         .await?;
+    Ok(())
+}
+
+/// Inserts new missions in multi-row statements (child missions of a fan-out).
+pub async fn insert_missions<C>(c: &C, rows: Vec<missions::Model>) -> Result<(), StoreError>
+where
+    C: ConnectionTrait,
+{
+    let rows: Vec<missions::Model> = rows.into_iter().map(normalize).collect();
+    for chunk in rows.chunks(crate::batch::rows_per_statement(
+        c.get_database_backend(),
+        13,
+    )) {
+        c.execute(&insert_models::<Entity>(chunk)?).await?;
+    }
     Ok(())
 }
 

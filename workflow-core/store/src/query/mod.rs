@@ -1,9 +1,11 @@
 //! The queries, one file per table.
 
 pub(crate) mod attempts;
+pub(crate) mod dead_letters;
 pub(crate) mod definitions;
 pub(crate) mod missions;
 pub(crate) mod outbox;
+pub(crate) mod parents;
 pub(crate) mod signals;
 pub(crate) mod steps;
 pub(crate) mod timers;

@@ -64,7 +64,7 @@ where
 }
 
 /// Every column but the key.
-const COLUMNS: [Column; 9] = [
+const COLUMNS: [Column; 10] = [
     Column::Status,
     Column::Attempt,
     Column::Input,
@@ -74,6 +74,7 @@ const COLUMNS: [Column; 9] = [
     Column::FinishedAt,
     Column::UpdatedAt,
     Column::RetryBase,
+    Column::Fanout,
 ];
 
 fn normalize(mut s: steps::Model) -> steps::Model {

@@ -56,6 +56,24 @@ where
         .rows_affected)
 }
 
+/// Deletes every timer of these missions (they finished or were cancelled) in one
+/// statement per few thousand missions, instead of one per mission (the commit path's
+/// finished missions; doubles the timer firing rate).
+pub async fn delete_timers_of_missions<C>(c: &C, mission_ids: &[Uuid]) -> Result<u64, StoreError>
+where
+    C: ConnectionTrait,
+{
+    let mut deleted = 0;
+    for chunk in mission_ids.chunks(ids_per_statement(c.get_database_backend())) {
+        deleted += Entity::delete_many()
+            .filter(Column::MissionId.is_in(chunk.iter().copied()))
+            .exec(c)
+            .await?
+            .rows_affected;
+    }
+    Ok(deleted)
+}
+
 /// The timers due at `now`, earliest first. On PostgreSQL they stay locked until the
 /// transaction ends and timers another replica holds are skipped
 /// (`FOR UPDATE SKIP LOCKED`), so replicas fire disjoint sets.

@@ -69,6 +69,7 @@ pub fn step(mission_id: Uuid, step_id: &str, status: &str) -> steps::Model {
         finished_at: None,
         updated_at: at(1),
         retry_base: 0,
+        fanout: None,
     }
 }
 

@@ -1,0 +1,67 @@
+//! The persistence of Rex's domain model: tenants, companies and leads with their
+//! history, campaigns, sending domains and mailboxes, messages (an intent before each
+//! send, a receipt after), delivery events, the suppression ledger, the enrichment
+//! cache, ICP profiles and experiments — identical on PostgreSQL and SQLite.
+//!
+//! Every query is a free function generic over [`sea_orm::ConnectionTrait`]: pass
+//! `store.conn()` for a call of its own, or a transaction from
+//! [`rex_store::Store::begin`] to commit it together with other writes (a message
+//! intent with the worker's checkpoint, say). Every query of a domain table takes the
+//! tenant and filters on it; the tables reference each other by `(tenant_id, id)`, so
+//! the database itself refuses a row of tenant A that points at a row of tenant B.
+//!
+//! The guarantees the send path leans on are single statements, safe across any number
+//! of worker processes: [`record_intent`] (one message per lead and step, by a unique
+//! key), [`take_mailbox_slot`] / [`take_channel_slot`] (caps as one atomic upsert on a
+//! shared counter row), [`suppress`] and [`record_delivery_event`] (idempotent by key).
+//!
+//! Validation of imported rows is pure ([`validate`]); enums are `rex-domain`'s, stored
+//! as their snake_case names and converted at this edge ([`codec`]). This crate must
+//! not depend on the engine (`rex-core`), the broker or any HTTP stack.
+
+pub mod codec;
+pub mod entity;
+mod error;
+pub mod validate;
+
+mod delivery_events;
+mod enrichment;
+mod experiments;
+mod leads;
+mod messages;
+mod rate_limits;
+mod sending;
+mod sql;
+mod suppressions;
+mod tenants;
+
+pub use codec::address_hash;
+pub use delivery_events::{NewDeliveryEvent, record_delivery_event};
+pub use enrichment::{CACHE_DAYS, get_fresh_enrichment, put_enrichment};
+pub use error::DomainStoreError;
+pub use experiments::{
+    ExperimentWithVariants, NewExperiment, NewVariant, create_experiment, get_experiment,
+    latest_icp_profile, put_icp_profile, set_experiment_status,
+};
+pub use leads::{
+    ImportReport, LeadFilter, LeadWithHistory, get_lead, get_lead_with_history, import_companies,
+    import_leads, lead_by_external_id, list_companies, list_leads,
+};
+pub use messages::{
+    Intent, NewIntent, Receipt, ReceiptStatus, campaign_by_name, create_campaign, get_message,
+    message_by_provider_id, record_intent, record_receipt, unreceipted_intents,
+};
+pub use rate_limits::{
+    hour_start, mailbox_sent_on, release_channel_slot, release_mailbox_slot, take_channel_slot,
+    take_mailbox_slot,
+};
+pub use sending::{
+    MailboxHealth, MailboxWithHealth, NewMailbox, add_mailbox, add_sending_domain, list_mailboxes,
+    set_domain_paused, set_mailbox_paused, update_domain_health, update_mailbox_health,
+};
+pub use suppressions::{
+    NewSuppression, Suppressed, SuppressedLead, is_suppressed, lead_suppressions, lift_suppression,
+    suppress, suppressed_leads,
+};
+pub use tenants::{create_tenant, get_tenant, tenant_by_slug};
+pub use validate::{CompanyRow, ConsentBasis, LeadRow, RowError};

@@ -11,7 +11,7 @@ use rex_broker::Broker;
 use rex_core::validate::load;
 use rex_engine::{Engine, Orchestrator, OrchestratorConfig, StartMission};
 use rex_store::Store;
-use rex_workers::{Registry, Worker, WorkerConfig};
+use rex_workers::{Worker, WorkerConfig};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -32,7 +32,7 @@ impl Embedded {
         concurrency: usize,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
-        let registry = Registry::builtin();
+        let registry = setup::registry(Some(store.clone()))?;
         broker.declare(&registry.names()).await?;
         let engine = setup::engine(store.clone(), broker.clone());
         let orchestrator = Orchestrator::new(
@@ -204,7 +204,7 @@ pub async fn dev(g: &Global, args: DevArgs) -> anyhow::Result<ExitCode> {
     }
     tracing::info!(
         "rex dev is running (orchestrator + workers for {}); start missions with `rex missions start NAME`; Ctrl-C stops",
-        Registry::builtin().names().join(", ")
+        setup::known_agents().join(", ")
     );
     shutdown.cancelled().await;
     embedded.stop().await;

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use rex_engine::{Orchestrator, OrchestratorConfig};
-use rex_workers::{Registry, Worker, WorkerConfig};
+use rex_workers::{Worker, WorkerConfig};
 use tracing::info;
 
 use crate::cli::{Global, OrchestratorArgs, WorkerArgs};
@@ -43,8 +43,8 @@ pub async fn orchestrator(g: &Global, args: OrchestratorArgs) -> anyhow::Result<
 }
 
 pub async fn worker(g: &Global, args: WorkerArgs) -> anyhow::Result<ExitCode> {
-    let agents = Registry::builtin().select(&args.agents)?;
     let store = setup::store(g, None).await?;
+    let agents = setup::registry(Some(store.clone()))?.select(&args.agents)?;
     let broker = setup::amqp(g).await?;
     let shutdown = setup::shutdown_on_signal();
     setup::serve_http(

@@ -20,8 +20,19 @@ use crate::cli::{DEFAULT_AMQP_URL, DEFAULT_DATABASE_URL, Global};
 pub fn known_agents() -> Vec<String> {
     rex_workers::builtin::NAMES
         .iter()
+        .chain(rex_agents::NAMES.iter())
         .map(|s| (*s).to_owned())
         .collect()
+}
+
+/// The agents a worker of this build can run: the engine's built-ins and the domain
+/// agents, their providers configured from the environment (dry-run without keys).
+/// `store` holds the domain tables; without it `deliverability` and `outreach` are left
+/// out.
+pub fn registry(store: Option<Store>) -> anyhow::Result<rex_workers::Registry> {
+    let mut registry = rex_workers::Registry::builtin();
+    rex_agents::register(&mut registry, rex_agents::AgentsConfig::from_env()?, store)?;
+    Ok(registry)
 }
 
 pub fn validate_options() -> ValidateOptions {

@@ -1,0 +1,243 @@
+//! Where the agents' providers and clock come from.
+//!
+//! | variable | meaning | default |
+//! | --- | --- | --- |
+//! | `REX_LLM_BASE_URL` (else `LLM_BASE_URL`, `OPENAI_BASE_URL`) | OpenAI-compatible endpoint, e.g. `http://localhost:11434` | none: personalizer writes templates |
+//! | `REX_LLM_API_KEY` (else `LLM_API_KEY`, `OPENAI_API_KEY`) | bearer key; optional for local servers | none |
+//! | `REX_LLM_MODEL` (else `LLM_MODEL`) | model name | `gpt-4o-mini` |
+//! | `HUNTER_API_KEY`, `HUNTER_BASE_URL` | Hunter email finder + verifier | none: dry-run stand-in |
+//! | `APOLLO_API_KEY`, `APOLLO_BASE_URL`, `APOLLO_REVEAL_PHONE` | Apollo people match | none: dry-run stand-in |
+//! | `SENDGRID_API_KEY`, `SENDGRID_BASE_URL`, `SENDGRID_SANDBOX` | outreach email | none: dry-run stand-in |
+//! | `TWILIO_ACCOUNT_SID`, `TWILIO_AUTH_TOKEN`, `TWILIO_FROM_NUMBER` / `TWILIO_MESSAGING_SERVICE_SID` | outreach SMS | none: dry-run stand-in |
+//! | `REX_TENANT` | tenant slug of tasks that name none (created on first use) | `default` |
+//! | `REX_SENDER_COMPANY` | company named in the email footer and the Art. 14 notice | `Rex` |
+//! | `REX_POSTAL_ADDRESS` | postal address of the footer (CAN-SPAM) | none: live email refused, dry-run uses a placeholder |
+//! | `REX_UNSUBSCRIBE_URL` | https base of the one-click unsubscribe; `/<message id>` is appended | `https://unsubscribe.rex.invalid/u` |
+//! | `REX_EMAIL_HOURLY_CAP`, `REX_SMS_HOURLY_CAP` | sends per tenant, channel and clock hour | 500, 200 |
+//!
+//! The LLM is configured when a base URL or a key is set; Hunter and Apollo when their
+//! key is set; SendGrid and Twilio when their credentials are set. Anything unset runs
+//! in dry-run.
+
+use std::sync::Arc;
+
+use rex_adapters::clock::{Clock, SystemClock};
+use rex_adapters::enrichment::{ApolloConfig, HunterConfig};
+use rex_adapters::env::{Lookup, process_env};
+use rex_adapters::llm::LlmConfig;
+use rex_adapters::sendgrid::SendGridConfig;
+use rex_adapters::twilio::TwilioConfig;
+use rex_adapters::{DryRunLog, NoUsage, UsageSink};
+
+use crate::error::AgentsError;
+
+/// Everything the agents need from outside. `Default` is a full dry-run on the system
+/// clock.
+#[derive(Clone)]
+pub struct AgentsConfig {
+    pub hunter: Option<HunterConfig>,
+    pub apollo: Option<ApolloConfig>,
+    pub llm: Option<LlmConfig>,
+    /// The worker's clock: `now` for scoring, freshness and provenance.
+    pub clock: Arc<dyn Clock>,
+    /// Where provider calls are accounted (credits, tokens).
+    pub usage: Arc<dyn UsageSink>,
+    /// Where the dry-run stand-ins record what they would have asked.
+    pub dry_run: DryRunLog,
+    pub sendgrid: Option<SendGridConfig>,
+    pub twilio: Option<TwilioConfig>,
+    pub outreach: OutreachSettings,
+}
+
+/// What the store-backed agents (`deliverability`, `outreach`) need besides providers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutreachSettings {
+    /// Tenant slug of a task whose input names none. Default `default`.
+    pub tenant: String,
+    /// Default `Rex`.
+    pub sender_company: String,
+    /// The footer's postal address; `None` refuses live email (CAN-SPAM).
+    pub postal_address: Option<String>,
+    /// https base of the one-click unsubscribe endpoint.
+    pub unsubscribe_url: String,
+    /// Email sends per tenant and clock hour. Default 500.
+    pub email_hourly_cap: u32,
+    /// SMS sends per tenant and clock hour. Default 200.
+    pub sms_hourly_cap: u32,
+}
+
+impl Default for OutreachSettings {
+    fn default() -> Self {
+        Self {
+            tenant: "default".into(),
+            sender_company: "Rex".into(),
+            postal_address: None,
+            unsubscribe_url: "https://unsubscribe.rex.invalid/u".into(),
+            email_hourly_cap: 500,
+            sms_hourly_cap: 200,
+        }
+    }
+}
+
+impl OutreachSettings {
+    fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, AgentsError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let cap = |name: &'static str, default: u32| -> Result<u32, AgentsError> {
+            get(name).map_or(Ok(default), |v| {
+                v.parse().map_err(|_| AgentsError::Setting {
+                    name,
+                    why: format!("expected a whole number, got {v:?}"),
+                })
+            })
+        };
+        let defaults = Self::default();
+        let unsubscribe_url = get("REX_UNSUBSCRIBE_URL").unwrap_or(defaults.unsubscribe_url);
+        if !unsubscribe_url.starts_with("https://") {
+            return Err(AgentsError::Setting {
+                name: "REX_UNSUBSCRIBE_URL",
+                why: "must be an https URL (RFC 8058)".into(),
+            });
+        }
+        Ok(Self {
+            tenant: get("REX_TENANT").unwrap_or(defaults.tenant),
+            sender_company: get("REX_SENDER_COMPANY").unwrap_or(defaults.sender_company),
+            postal_address: get("REX_POSTAL_ADDRESS"),
+            unsubscribe_url: unsubscribe_url.trim_end_matches('/').to_owned(),
+            email_hourly_cap: cap("REX_EMAIL_HOURLY_CAP", defaults.email_hourly_cap)?,
+            sms_hourly_cap: cap("REX_SMS_HOURLY_CAP", defaults.sms_hourly_cap)?,
+        })
+    }
+}
+
+impl Default for AgentsConfig {
+    fn default() -> Self {
+        Self {
+            hunter: None,
+            apollo: None,
+            llm: None,
+            clock: Arc::new(SystemClock),
+            usage: Arc::new(NoUsage),
+            dry_run: DryRunLog::new(),
+            sendgrid: None,
+            twilio: None,
+            outreach: OutreachSettings::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for AgentsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentsConfig")
+            .field("hunter", &self.hunter.is_some())
+            .field("apollo", &self.apollo.is_some())
+            .field("llm", &self.llm.as_ref().map(|l| l.model.as_str()))
+            .field("sendgrid", &self.sendgrid.is_some())
+            .field("twilio", &self.twilio.is_some())
+            .field("outreach", &self.outreach)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `REX_`-prefixed names win over the adapters' own names.
+fn rex_first<'a>(lookup: Lookup<'a>) -> impl Fn(&str) -> Option<String> + 'a {
+    move |name: &str| {
+        let preferred = match name {
+            "LLM_BASE_URL" | "LLM_API_KEY" | "LLM_MODEL" => lookup(&format!("REX_{name}")),
+            _ => None,
+        };
+        preferred
+            .filter(|v| !v.trim().is_empty())
+            .or_else(|| lookup(name))
+    }
+}
+
+impl AgentsConfig {
+    /// Reads the variables in the module docs from `lookup`.
+    pub fn from_lookup(lookup: Lookup<'_>) -> Result<Self, AgentsError> {
+        let lookup = rex_first(lookup);
+        Ok(Self {
+            hunter: HunterConfig::from_lookup(&lookup)?,
+            apollo: ApolloConfig::from_lookup(&lookup)?,
+            llm: LlmConfig::from_lookup(&lookup)?,
+            sendgrid: SendGridConfig::from_lookup(&lookup)?,
+            twilio: TwilioConfig::from_lookup(&lookup)?,
+            outreach: OutreachSettings::from_lookup(&lookup)?,
+            ..Self::default()
+        })
+    }
+
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, AgentsError> {
+        Self::from_lookup(&process_env)
+    }
+
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn nothing_set_means_dry_run_everywhere() {
+        let config = AgentsConfig::from_lookup(&lookup(&[])).unwrap();
+        assert!(config.hunter.is_none() && config.apollo.is_none() && config.llm.is_none());
+        assert!(config.sendgrid.is_none() && config.twilio.is_none());
+        assert_eq!(config.outreach, OutreachSettings::default());
+    }
+
+    #[test]
+    fn outreach_settings_come_from_rex_variables() {
+        let config = AgentsConfig::from_lookup(&lookup(&[
+            ("REX_TENANT", "acme"),
+            ("REX_POSTAL_ADDRESS", "1 Main St"),
+            ("REX_SMS_HOURLY_CAP", "7"),
+        ]))
+        .unwrap();
+        assert_eq!(config.outreach.tenant, "acme");
+        assert_eq!(config.outreach.postal_address.as_deref(), Some("1 Main St"));
+        assert_eq!(config.outreach.sms_hourly_cap, 7);
+        let err =
+            AgentsConfig::from_lookup(&lookup(&[("REX_EMAIL_HOURLY_CAP", "lots")])).unwrap_err();
+        assert!(err.to_string().contains("REX_EMAIL_HOURLY_CAP"), "{err}");
+    }
+
+    #[test]
+    fn rex_prefixed_llm_variables_win_over_the_generic_ones() {
+        let config = AgentsConfig::from_lookup(&lookup(&[
+            ("REX_LLM_BASE_URL", "http://localhost:11434"),
+            ("LLM_BASE_URL", "http://elsewhere:1"),
+            ("REX_LLM_MODEL", "llama3.1:8b"),
+            ("HUNTER_API_KEY", "h"),
+        ]))
+        .unwrap();
+        let llm = config.llm.unwrap();
+        assert_eq!(llm.base_url.as_str(), "http://localhost:11434/");
+        assert_eq!(llm.model, "llama3.1:8b");
+        assert!(config.hunter.is_some());
+        assert!(config.apollo.is_none());
+    }
+
+    #[test]
+    fn a_bad_llm_url_is_an_error_not_a_dry_run() {
+        let err =
+            AgentsConfig::from_lookup(&lookup(&[("REX_LLM_BASE_URL", "ftp://x")])).unwrap_err();
+        assert!(err.to_string().contains("LLM_BASE_URL"), "{err}");
+    }
+}

@@ -1,0 +1,161 @@
+//! Rex's domain agents, written against docs/agents.md: `reviver` (import, score,
+//! plan), `icp` (segment, build_profile, rescore), `personalizer` (personalize),
+//! `scraper` (enrich) and `analytics` (report), which need no domain database, and
+//! `deliverability` (check, recompute_health, advance_warmup, rotate) and `outreach`
+//! (send, linkedin_task), which work on the domain store (`rex-domain-store`, in the
+//! engine's own database) and are registered only when [`register`] is given a store.
+//!
+//! Each agent is thin IO around `rex-domain`: it reads the task's JSON, calls the pure
+//! functions the contract names, calls providers through `rex-adapters` (dry-run
+//! stand-ins without credentials), and answers JSON that only ever adds fields to the
+//! records it was given. Bad input is a permanent [`StepError`] naming the field;
+//! provider 429s, 5xxs and timeouts are retryable.
+//!
+//! Not here: `outreach.handle_event` (it must publish `lead.*` signals through the
+//! engine), and the effects the contract puts on the domain store for the first five
+//! agents — lead upserts and suppression-ledger
+//! writes (`reviver.import`), profile versions (`icp.build_profile`, kept in process
+//! memory for now), lead `fit` writes (`icp.rescore`), the 30-day enrichment cache
+//! (`scraper.enrich`, in process memory for now) and stored reports
+//! (`analytics.report`, which reads events from its input). This crate must not depend
+//! on the broker or the engine: the worker runtime does that IO. It uses the store only
+//! through `rex-domain-store`'s queries.
+
+pub mod analytics;
+mod config;
+pub mod deliverability;
+mod error;
+pub mod icp;
+mod input;
+mod lead;
+pub mod outreach;
+pub mod personalizer;
+mod provider;
+pub mod reviver;
+pub mod scraper;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use rex_domain_store::DomainStoreError;
+use rex_store::Store;
+use rex_workers::{Registry, StepError, TaskContext};
+use uuid::Uuid;
+
+pub use config::{AgentsConfig, OutreachSettings};
+pub use error::AgentsError;
+
+/// The agents of this crate, sorted.
+pub const NAMES: [&str; 7] = [
+    "analytics",
+    "deliverability",
+    "icp",
+    "outreach",
+    "personalizer",
+    "reviver",
+    "scraper",
+];
+
+/// The agents that need the domain store: without one, [`register`] leaves them out.
+pub const STORE_AGENTS: [&str; 2] = ["deliverability", "outreach"];
+
+/// Adds this crate's agents to `registry`, built from `config`. `store` is the engine's
+/// database, which holds the domain tables; without it `deliverability` and `outreach`
+/// are not registered.
+pub fn register(
+    registry: &mut Registry,
+    config: AgentsConfig,
+    store: Option<Store>,
+) -> Result<(), AgentsError> {
+    registry.register(Arc::new(reviver::Reviver::new(config.clock.clone())));
+    registry.register(Arc::new(icp::Icp::new(config.clock.clone())));
+    registry.register(Arc::new(personalizer::Personalizer::from_config(&config)?));
+    registry.register(Arc::new(scraper::Scraper::from_config(&config)?));
+    registry.register(Arc::new(analytics::Analytics));
+    if let Some(store) = store {
+        registry.register(Arc::new(deliverability::Deliverability::new(
+            store.clone(),
+            &config,
+        )));
+        registry.register(Arc::new(outreach::Outreach::from_config(store, &config)?));
+    }
+    Ok(())
+}
+
+/// A domain-store failure as a step error: retryable when the database says so (lost
+/// connection, serialization failure, SQLite busy).
+pub(crate) fn store_error(context: &str, e: &DomainStoreError) -> StepError {
+    let message = format!("{context}: {e}");
+    if e.is_retryable() {
+        StepError::retryable(message)
+    } else {
+        StepError::permanent(message)
+    }
+}
+
+/// The task's tenant: input `tenant` (a slug), else `default`; created on first use.
+pub(crate) async fn tenant_id(
+    store: &Store,
+    input: &input::Obj,
+    default: &str,
+    now: DateTime<Utc>,
+) -> Result<Uuid, StepError> {
+    use rex_domain_store::{create_tenant, tenant_by_slug};
+    let slug = input::text(input, "input", "tenant")?.unwrap_or_else(|| default.to_owned());
+    let c = store.conn();
+    let find = || async {
+        tenant_by_slug(c, &slug)
+            .await
+            .map_err(|e| store_error("tenant", &e))
+    };
+    if let Some(t) = find().await? {
+        return Ok(t.id);
+    }
+    match create_tenant(c, &slug, &slug, now).await {
+        Ok(t) => Ok(t.id),
+        // another worker created it first
+        Err(e) if e.is_unique_violation() => find()
+            .await?
+            .map(|t| t.id)
+            .ok_or_else(|| store_error("tenant", &e)),
+        Err(e) => Err(store_error("input.tenant", &e)),
+    }
+}
+
+/// The span of one action: a child of the runtime's step span.
+pub(crate) fn action_span(agent: &'static str, ctx: &TaskContext) -> tracing::Span {
+    tracing::info_span!(
+        "agent",
+        otel.name = %format_args!("{agent}.{}", ctx.action),
+        rex.agent = agent,
+        rex.action = %ctx.action,
+        rex.mission.id = %ctx.mission_id,
+        rex.step.id = %ctx.step_id,
+        rex.step.attempt = i64::from(ctx.attempt),
+        // recorded by the agents that act on one lead: its CRM id and the ledger's
+        // hash of the address, never the address itself
+        rex.lead = tracing::field::Empty,
+        rex.address_hash = tracing::field::Empty,
+    )
+}
+
+/// The error for an action this agent does not have.
+pub(crate) fn unknown_action(agent: &str, ctx: &TaskContext, known: &[&str]) -> StepError {
+    StepError::permanent(format!(
+        "agent {agent}: unknown action \"{}\" (known: {})",
+        ctx.action,
+        known.join(", ")
+    ))
+}
+
+/// A stop requested through the task's cancel token (mission ended, worker shutting
+/// down): retryable, for the shutdown case; the runtime never retries an ended mission.
+pub(crate) fn check_cancel(ctx: &TaskContext, done: usize, total: usize) -> Result<(), StepError> {
+    if ctx.cancel.is_cancelled() {
+        Err(StepError::retryable(format!(
+            "cancelled after {done} of {total} leads"
+        )))
+    } else {
+        Ok(())
+    }
+}

@@ -1,0 +1,1019 @@
+//! `outreach`: the send path and LinkedIn tasks, on the domain store.
+//!
+//! `send` runs, in order, each stage a pure decision of `rex-domain` with the IO around
+//! it (docs/agents.md):
+//! 1. a redelivery (same `<mission>:<step>` message id) answers from the message on
+//!    record and never sends again (see "Reconciliation");
+//! 2. suppression: the ledger at the worker's clock → `suppressed`;
+//! 3. consent/country gate (`consent_gate`) → `skipped`;
+//! 4. email window (`SendWindow::default()`) / SMS quiet hours (`sms_allowed`,
+//!    `next_sms_time`) in the lead's zone → `deferred` with `deferred_until`, no slot
+//!    taken; an unknown zone → `skipped` (rule `unknown_time_zone`);
+//! 5. the message is composed (`finalize_email`: postal address, RFC 8058 headers,
+//!    Art. 14 notice on the first email to an EU/EEA/UK lead; the first text ends with
+//!    "Reply STOP to opt out"), so that a compliance refusal takes no slot;
+//! 6. slots: email takes a mailbox slot in `pick_mailbox` order (`take_mailbox_slot`, one
+//!    atomic statement shared by every process; none left → `deferred` to 00:00 UTC),
+//!    then the tenant's hourly channel budget (`take_channel_slot`; spent → `deferred`
+//!    to the next hour);
+//! 7. `record_intent`, committed before the call;
+//! 8. the provider (SendGrid / Twilio, dry-run stand-ins without keys);
+//! 9. `record_receipt` → `sent`.
+//!
+//! Slots taken for a send that does not happen are released. A provider refusal of the
+//! address (SendGrid 400 on the recipient, Twilio 21211) records a `rejected` receipt
+//! and a `hard_bounce` ledger entry; Twilio 21610 a `sms_stop` entry. A failure that
+//! certainly sent nothing (connection refused, 429, 5xx) removes the intent and is
+//! retryable; a timeout after the request was written is recorded as `sent` with
+//! reason `outcome_unknown` (never resent).
+//!
+//! **Reconciliation.** An intent without a receipt means an earlier attempt stopped
+//! between intent and receipt. Within [`RECONCILE_GRACE`] of the intent it may still be
+//! in flight: retryable error. After it: in dry-run the stand-in's log decides (found →
+//! `sent`, absent → `skipped` with reason `not_sent`, receipt `not_sent`); with a live
+//! provider Rex has no lookup of a message by its custom args yet, so the receipt is
+//! `sent` with detail `outcome_unknown` and the output says `reason: "outcome_unknown"`.
+//! Either way the message is never sent again.
+//!
+//! The lead is found by its CRM id (`lead.id`) and created from the task's record on
+//! first use; the campaign by name (`campaign_id`), likewise.
+//!
+//! **Not here:** `handle_event` (it publishes `lead.*` signals, which needs the engine),
+//! `rules::evaluate` and `world::simulate` (the dry-run world is driven elsewhere).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, NaiveTime, Utc};
+use rex_adapters::clock::Clock;
+use rex_adapters::email::{DryRunEmailSender, Mailbox as Address, Unsubscribe};
+use rex_adapters::sendgrid::SendGridClient;
+use rex_adapters::sms::DryRunSmsSender;
+use rex_adapters::twilio::TwilioClient;
+use rex_adapters::{
+    DryRunLog, EmailSender, Mode, OutboundEmail, OutboundSms, Provider, ProviderError, SmsSender,
+};
+use rex_domain::channel::parse_tz;
+use rex_domain::outreach::{
+    GateRefusal, SendWindow, SuppressionReason, consent_gate, next_sms_time, sms_allowed,
+};
+use rex_domain::personalizer::{ComplianceSettings, Draft, Recipient, finalize_email};
+use rex_domain::{Channel, ConsentFlags};
+use rex_domain_store::codec::enum_text;
+use rex_domain_store::entity::{mailboxes, messages};
+use rex_domain_store::{
+    Intent, LeadRow, NewIntent, NewSuppression, Receipt, ReceiptStatus, address_hash,
+    campaign_by_name, create_campaign, hour_start, import_leads, is_suppressed,
+    lead_by_external_id, record_intent, record_receipt, release_channel_slot, release_mailbox_slot,
+    suppress, take_channel_slot, take_mailbox_slot,
+};
+use rex_store::Store;
+use rex_workers::{Agent, StepError, TaskContext};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::deliverability::{rotation, senders};
+use crate::input::{self, Obj, bad, parse, text};
+use crate::{AgentsConfig, AgentsError, OutreachSettings, store_error};
+
+const ACTIONS: &[&str] = &["send", "linkedin_task"];
+
+/// How long an intent without a receipt is presumed in flight (chosen: far above the
+/// provider clients' whole retry budget).
+pub const RECONCILE_GRACE: Duration = Duration::minutes(10);
+/// Appended to the first text to a lead (TCPA practice; Twilio honours STOP).
+pub const SMS_OPT_OUT: &str = "Reply STOP to opt out";
+/// Footer address used in dry-run when `REX_POSTAL_ADDRESS` is unset.
+const DRY_RUN_POSTAL_ADDRESS: &str = "(dry run: set REX_POSTAL_ADDRESS)";
+
+pub struct Outreach {
+    store: Store,
+    email: Arc<dyn EmailSender>,
+    sms: Arc<dyn SmsSender>,
+    dry_run: DryRunLog,
+    clock: Arc<dyn Clock>,
+    settings: OutreachSettings,
+}
+
+impl Outreach {
+    pub fn from_config(store: Store, config: &AgentsConfig) -> Result<Self, AgentsError> {
+        let email: Arc<dyn EmailSender> = match config.sendgrid.clone() {
+            Some(c) => Arc::new(
+                SendGridClient::new(c, config.usage.clone())?.with_clock(config.clock.clone()),
+            ),
+            None => Arc::new(DryRunEmailSender::new(
+                Provider::SendGrid,
+                config.dry_run.clone(),
+            )),
+        };
+        let sms: Arc<dyn SmsSender> = match config.twilio.clone() {
+            Some(c) => Arc::new(TwilioClient::new(c, config.usage.clone())?),
+            None => Arc::new(DryRunSmsSender::new(
+                Provider::Twilio,
+                config.dry_run.clone(),
+            )),
+        };
+        Ok(Self {
+            store,
+            email,
+            sms,
+            dry_run: config.dry_run.clone(),
+            clock: config.clock.clone(),
+            settings: config.outreach.clone(),
+        })
+    }
+}
+
+#[async_trait]
+impl Agent for Outreach {
+    fn name(&self) -> &'static str {
+        "outreach"
+    }
+
+    fn actions(&self) -> &'static [&'static str] {
+        ACTIONS
+    }
+
+    async fn run(&self, ctx: &TaskContext, input: Value) -> Result<Value, StepError> {
+        let span = crate::action_span("outreach", ctx);
+        async {
+            let obj = input::object(&input)?;
+            match ctx.action.as_str() {
+                "send" => self.send(ctx, obj).await,
+                "linkedin_task" => self.linkedin_task(ctx, obj).await,
+                _ => Err(crate::unknown_action("outreach", ctx, ACTIONS)),
+            }
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+/// What `send` reads from its input.
+struct SendRequest<'a> {
+    lead: &'a Obj,
+    lead_id: String,
+    campaign: String,
+    channel: Channel,
+    subject: Option<String>,
+    body: String,
+}
+
+impl<'a> SendRequest<'a> {
+    fn parse(obj: &'a Obj) -> Result<Self, StepError> {
+        let lead = match obj.get("lead") {
+            Some(Value::Object(lead)) => lead,
+            _ => return Err(bad("input.lead", "required (an object)")),
+        };
+        let lead_id =
+            text(lead, "input.lead", "id")?.ok_or_else(|| bad("input.lead.id", "required"))?;
+        let campaign = text(obj, "input", "campaign_id")?
+            .ok_or_else(|| bad("input.campaign_id", "required"))?;
+        let channel = parse::<Channel>(obj, "input", "channel")?
+            .ok_or_else(|| bad("input.channel", "required (email or sms)"))?;
+        if channel == Channel::Linkedin {
+            return Err(bad(
+                "input.channel",
+                "outreach.send sends email or sms; LinkedIn is outreach.linkedin_task",
+            ));
+        }
+        let subject = text(obj, "input", "message.subject")?;
+        if channel == Channel::Email && subject.is_none() {
+            return Err(bad("input.message.subject", "required for email"));
+        }
+        let body = text(obj, "input", "message.body")?
+            .ok_or_else(|| bad("input.message.body", "required"))?;
+        Ok(Self {
+            lead,
+            lead_id,
+            campaign,
+            channel,
+            subject,
+            body,
+        })
+    }
+
+    fn address(&self) -> Result<Option<String>, StepError> {
+        let field = if self.channel == Channel::Email {
+            "email"
+        } else {
+            "phone"
+        };
+        text(self.lead, "input.lead", field)
+    }
+}
+
+/// The output of one send, built up as the stages decide.
+struct Out {
+    message_id: String,
+    channel: Channel,
+}
+
+impl Out {
+    fn json(
+        &self,
+        status: &str,
+        reason: Option<String>,
+        deferred_until: Option<DateTime<Utc>>,
+        mailbox: Option<&str>,
+        provider_id: Option<&str>,
+    ) -> Value {
+        json!({
+            "status": status, "reason": reason, "message_id": self.message_id,
+            "deferred_until": deferred_until.map(|t| t.to_rfc3339()),
+            "channel": enum_text(&self.channel), "mailbox": mailbox, "provider_id": provider_id,
+        })
+    }
+
+    fn suppressed(&self, reason: &str) -> Value {
+        rex_observability::metrics().suppression(reason);
+        self.json("suppressed", Some(reason.to_owned()), None, None, None)
+    }
+
+    fn skipped(&self, reason: impl Into<String>) -> Value {
+        self.json("skipped", Some(reason.into()), None, None, None)
+    }
+
+    fn deferred(&self, until: DateTime<Utc>, reason: &str) -> Value {
+        self.json("deferred", Some(reason.to_owned()), Some(until), None, None)
+    }
+}
+
+fn refusal_text(refusal: &GateRefusal) -> String {
+    match refusal {
+        GateRefusal::Objected { channel } => format!("lead objected to {}", enum_text(channel)),
+        GateRefusal::CountryNeedsConsent { channel, country } => {
+            format!(
+                "{country} requires prior consent for {}",
+                enum_text(channel)
+            )
+        }
+        GateRefusal::CountryUnknown { channel } => {
+            format!(
+                "country unknown: the {} consent gate cannot be applied",
+                enum_text(channel)
+            )
+        }
+        GateRefusal::NoSmsConsent => "no SMS consent".to_owned(),
+    }
+}
+
+fn next_utc_midnight(now: DateTime<Utc>) -> DateTime<Utc> {
+    (now.date_naive() + Duration::days(1))
+        .and_time(NaiveTime::MIN)
+        .and_utc()
+}
+
+/// The slots one send holds until it has happened.
+struct Slots {
+    mailbox: Option<(Uuid, String)>,
+    at: DateTime<Utc>,
+}
+
+/// Whether the provider certainly did not act on the request.
+fn nothing_sent(e: &ProviderError) -> bool {
+    matches!(
+        e,
+        ProviderError::Connect { .. }
+            | ProviderError::RateLimited { .. }
+            | ProviderError::Unavailable { .. }
+            | ProviderError::Timeout {
+                outcome_unknown: false,
+                ..
+            }
+            | ProviderError::Interrupted {
+                outcome_unknown: false,
+                ..
+            }
+    )
+}
+
+/// The ledger reason when a refusal says the address itself is bad or opted out.
+fn address_refusal(channel: Channel, e: &ProviderError) -> Option<SuppressionReason> {
+    match e {
+        ProviderError::RecipientOptedOut { .. } => Some(SuppressionReason::SmsStop),
+        ProviderError::Rejected { code, fields, .. } => {
+            let bad_to = match channel {
+                // SendGrid: {"field": "personalizations.0.to.0.email"}
+                Channel::Email => fields.iter().any(|f| {
+                    f.field.as_deref().is_some_and(|name| {
+                        name.starts_with("personalizations") && name.contains(".to.")
+                    })
+                }),
+                // Twilio 21211: invalid 'To' phone number
+                _ => code.as_deref() == Some("21211"),
+            };
+            bad_to.then_some(SuppressionReason::HardBounce)
+        }
+        _ => None,
+    }
+}
+
+fn error_kind(e: &ProviderError) -> &'static str {
+    match e {
+        ProviderError::RateLimited { .. } => "rate_limited",
+        ProviderError::Unavailable { .. } => "unavailable",
+        ProviderError::Rejected { .. } => "rejected",
+        ProviderError::Unauthorized { .. } => "unauthorized",
+        ProviderError::RecipientOptedOut { .. } => "opted_out",
+        ProviderError::Timeout { .. } => "timeout",
+        ProviderError::Connect { .. } | ProviderError::Interrupted { .. } => "transport",
+        ProviderError::InvalidInput { .. } => "invalid_input",
+        _ => "other",
+    }
+}
+
+fn hash_body(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(h.finalize())
+}
+
+impl Outreach {
+    fn mode(&self, channel: Channel) -> Mode {
+        if channel == Channel::Email {
+            self.email.mode()
+        } else {
+            self.sms.mode()
+        }
+    }
+
+    fn provider(channel: Channel) -> &'static str {
+        if channel == Channel::Email {
+            "sendgrid"
+        } else {
+            "twilio"
+        }
+    }
+
+    /// `outreach.send`.
+    async fn send(&self, ctx: &TaskContext, obj: &Obj) -> Result<Value, StepError> {
+        let now = self.clock.now();
+        let req = SendRequest::parse(obj)?;
+        let out = Out {
+            message_id: format!("{}:{}", ctx.mission_id, ctx.step_id),
+            channel: req.channel,
+        };
+        let span = tracing::Span::current();
+        span.record("rex.lead", req.lead_id.as_str());
+        let Some(address) = req.address()? else {
+            let what = if req.channel == Channel::Email {
+                "email address"
+            } else {
+                "phone number"
+            };
+            return Ok(out.skipped(format!("no {what}")));
+        };
+        span.record("rex.address_hash", address_hash(&address).as_str());
+        let tenant = crate::tenant_id(&self.store, obj, &self.settings.tenant, now).await?;
+        let lead = self.lead(tenant, &req, now).await?;
+        let campaign = self.campaign(tenant, &req.campaign, now).await?;
+        let c = self.store.conn();
+
+        // 1. a redelivery answers from the record
+        if let Some(existing) =
+            find_message(&self.store, tenant, lead, campaign, &out.message_id).await?
+        {
+            return self.replay(tenant, existing, &out, &address, now).await;
+        }
+        // 2. suppression ledger
+        if let Some(entry) = is_suppressed(c, tenant, req.channel, &address, now)
+            .await
+            .map_err(|e| store_error("suppression ledger", &e))?
+        {
+            return Ok(out.suppressed(&entry.reason));
+        }
+        // 3. consent and country
+        let country = text(req.lead, "input.lead", "country")?;
+        let consent = parse::<ConsentFlags>(req.lead, "input.lead", "consent")?.unwrap_or_default();
+        if let Err(refusal) = consent_gate(req.channel, country.as_deref(), &consent) {
+            return Ok(out.skipped(refusal_text(&refusal)));
+        }
+        // 4. window / quiet hours in the lead's zone
+        let zone = text(req.lead, "input.lead", "timezone")?;
+        let Some(tz) = zone.as_deref().and_then(|z| parse_tz(z).ok()) else {
+            return Ok(out.skipped(crate::reviver::UNKNOWN_TIME_ZONE_RULE));
+        };
+        let next_open = match req.channel {
+            Channel::Sms if !sms_allowed(tz, now) => Some(next_sms_time(tz, now)),
+            Channel::Email if !SendWindow::default().contains(tz, now) => {
+                Some(SendWindow::default().next_open(tz, now))
+            }
+            _ => None,
+        };
+        if let Some(until) = next_open {
+            let until = until.ok_or_else(|| StepError::permanent("the send window never opens"))?;
+            let reason = if req.channel == Channel::Sms {
+                "sms_quiet_hours"
+            } else {
+                "send_window"
+            };
+            return Ok(out.deferred(until, reason));
+        }
+        // 5. compose before taking anything
+        let first = !has_sent_before(&self.store, tenant, lead, req.channel).await?;
+        let composed = self.compose(&req, &out, country, first)?;
+        // 6. slots
+        let slots = match self.take_slots(tenant, req.channel, now).await? {
+            Ok(slots) => slots,
+            Err((until, reason)) => return Ok(out.deferred(until, reason)),
+        };
+        // 7. intent, committed before the call
+        let intent = NewIntent {
+            tenant_id: tenant,
+            lead_id: lead,
+            campaign_id: campaign,
+            step_key: out.message_id.clone(),
+            channel: req.channel,
+            mailbox_id: slots.mailbox.as_ref().map(|(id, _)| *id),
+            variant_id: None,
+            body_hash: hash_body(&[composed.subject.as_deref().unwrap_or(""), &composed.body]),
+            at: now,
+        };
+        let intent_id = match record_intent(c, &intent).await {
+            Ok(Intent::New(id)) => id,
+            Ok(Intent::Existing { .. }) => {
+                // a concurrent delivery of the same task got there first
+                self.release(tenant, req.channel, &slots).await;
+                let existing = find_message(&self.store, tenant, lead, campaign, &out.message_id)
+                    .await?
+                    .ok_or_else(|| StepError::retryable("message vanished after a conflict"))?;
+                return self.replay(tenant, existing, &out, &address, now).await;
+            }
+            Err(e) => {
+                self.release(tenant, req.channel, &slots).await;
+                return Err(store_error("message intent", &e));
+            }
+        };
+        // 8. provider
+        let mailbox = slots.mailbox.as_ref().map(|(_, a)| a.as_str());
+        let result = match req.channel {
+            Channel::Email => {
+                let email = OutboundEmail {
+                    message_id: out.message_id.clone(),
+                    from: Address::named(
+                        mailbox.unwrap_or_default(),
+                        &self.settings.sender_company,
+                    ),
+                    reply_to: None,
+                    to: recipient_address(req.lead, &address),
+                    subject: composed.subject.clone().unwrap_or_default(),
+                    text: composed.body.clone(),
+                    html: None,
+                    unsubscribe: Unsubscribe::one_click(composed.unsubscribe_url.clone()),
+                    send_at: None,
+                    categories: vec![],
+                };
+                self.email
+                    .send(&email)
+                    .await
+                    .map(|r| (r.provider_message_id, dry_entry(&r.delivery)))
+            }
+            _ => {
+                let sms = OutboundSms {
+                    message_id: out.message_id.clone(),
+                    to: address.clone(),
+                    body: composed.body.clone(),
+                };
+                self.sms
+                    .send(&sms)
+                    .await
+                    .map(|r| (r.provider_message_id, dry_entry(&r.delivery)))
+            }
+        };
+        // 9. receipt
+        let provider = Self::provider(req.channel);
+        let operation = if req.channel == Channel::Email {
+            "send_email"
+        } else {
+            "send_sms"
+        };
+        let (receipt, answer) = match result {
+            Ok((provider_id, entry)) => {
+                let detail = entry.map(|n| format!("dry_run entry {n}"));
+                let receipt = Receipt {
+                    provider_message_id: provider_id.clone(),
+                    status: ReceiptStatus::Sent,
+                    detail,
+                    at: now,
+                };
+                let answer = out.json("sent", None, None, mailbox, provider_id.as_deref());
+                (receipt, Ok(answer))
+            }
+            Err(e) => {
+                rex_observability::metrics().provider_error(provider, operation, error_kind(&e));
+                // provider messages may quote the address: never into logs or outputs
+                let said = rex_observability::redact_pii(&e.to_string()).into_owned();
+                if nothing_sent(&e) {
+                    self.forget_intent(tenant, intent_id).await;
+                    self.release(tenant, req.channel, &slots).await;
+                    return Err(StepError {
+                        message: format!("{}: {said}", out.message_id),
+                        retryable: crate::provider::is_transient(&e),
+                    });
+                }
+                if matches!(
+                    e,
+                    ProviderError::Timeout { .. }
+                        | ProviderError::Interrupted { .. }
+                        | ProviderError::InvalidResponse { .. }
+                ) {
+                    let receipt = Receipt {
+                        provider_message_id: None,
+                        status: ReceiptStatus::Sent,
+                        detail: Some(format!("outcome_unknown: {said}")),
+                        at: now,
+                    };
+                    let answer =
+                        out.json("sent", Some("outcome_unknown".into()), None, mailbox, None);
+                    (receipt, Ok(answer))
+                } else {
+                    self.release(tenant, req.channel, &slots).await;
+                    let reason = address_refusal(req.channel, &e);
+                    let detail = match reason {
+                        Some(r) => format!("{}: {said}", enum_text(&r)),
+                        None => format!("rejected: {said}"),
+                    };
+                    let receipt = Receipt {
+                        provider_message_id: None,
+                        status: ReceiptStatus::Rejected,
+                        detail: Some(detail),
+                        at: now,
+                    };
+                    let answer = match reason {
+                        Some(r) => {
+                            self.suppress(tenant, req.channel, &address, r, &out.message_id, now)
+                                .await?;
+                            Ok(out.suppressed(&enum_text(&r)))
+                        }
+                        None => Err(StepError::permanent(format!("{}: {said}", out.message_id))),
+                    };
+                    (receipt, answer)
+                }
+            }
+        };
+        record_receipt(c, tenant, intent_id, &receipt)
+            .await
+            .map_err(|e| store_error("message receipt", &e))?;
+        answer
+    }
+
+    /// The lead's row id, creating the lead from the task's record on first use.
+    async fn lead(
+        &self,
+        tenant: Uuid,
+        req: &SendRequest<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Uuid, StepError> {
+        let c = self.store.conn();
+        let find = || async {
+            lead_by_external_id(c, tenant, &req.lead_id)
+                .await
+                .map_err(|e| store_error("lead", &e))
+        };
+        if let Some(lead) = find().await? {
+            return Ok(lead.id);
+        }
+        let l = req.lead;
+        let p = "input.lead";
+        let row = LeadRow {
+            external_id: req.lead_id.clone(),
+            email: text(l, p, "email")?,
+            phone: text(l, p, "phone")?,
+            first_name: text(l, p, "first_name")?,
+            last_name: text(l, p, "last_name")?,
+            title: text(l, p, "title")?,
+            source: text(l, p, "history.source")?.unwrap_or_else(|| "outreach".into()),
+            stage: text(l, p, "history.stage")?.unwrap_or_else(|| "lead".into()),
+            time_zone: text(l, p, "timezone")?,
+            country: text(l, p, "country")?,
+            consent: parse(l, p, "consent")?.unwrap_or_default(),
+            attributes: json!({}),
+            ..Default::default()
+        };
+        let report = import_leads(c, tenant, &[row], now).await;
+        match report {
+            Ok(r) if !r.errors.is_empty() => {
+                let e = &r.errors[0];
+                return Err(bad(&format!("input.lead.{}", e.field), &e.message));
+            }
+            Ok(_) => {}
+            Err(e) if e.is_unique_violation() => {} // another worker imported it first
+            Err(e) => return Err(store_error("lead import", &e)),
+        }
+        find().await?.map(|l| l.id).ok_or_else(|| {
+            StepError::retryable(format!("lead {} missing after import", req.lead_id))
+        })
+    }
+
+    /// The campaign's row id by name, created on first use.
+    async fn campaign(
+        &self,
+        tenant: Uuid,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Uuid, StepError> {
+        let c = self.store.conn();
+        let find = || async {
+            campaign_by_name(c, tenant, name)
+                .await
+                .map_err(|e| store_error("campaign", &e))
+        };
+        if let Some(campaign) = find().await? {
+            return Ok(campaign.id);
+        }
+        match create_campaign(c, tenant, name, json!({}), now).await {
+            Ok(campaign) => Ok(campaign.id),
+            Err(e) if e.is_unique_violation() => find()
+                .await?
+                .map(|c| c.id)
+                .ok_or_else(|| store_error("campaign", &e)),
+            Err(e) => Err(store_error("input.campaign_id", &e)),
+        }
+    }
+
+    fn compose(
+        &self,
+        req: &SendRequest<'_>,
+        out: &Out,
+        country: Option<String>,
+        first: bool,
+    ) -> Result<Composed, StepError> {
+        let unsubscribe_url = format!("{}/{}", self.settings.unsubscribe_url, out.message_id);
+        if req.channel == Channel::Sms {
+            let mut body = req.body.clone();
+            if first && !body.to_ascii_uppercase().contains("STOP") {
+                body.push('\n');
+                body.push_str(SMS_OPT_OUT);
+            }
+            return Ok(Composed {
+                subject: None,
+                body,
+                unsubscribe_url,
+            });
+        }
+        let postal_address = match (&self.settings.postal_address, self.email.mode()) {
+            (Some(a), _) => a.clone(),
+            (None, Mode::DryRun) => DRY_RUN_POSTAL_ADDRESS.to_owned(),
+            // finalize_email refuses it: no live email without a postal address
+            (None, Mode::Live) => String::new(),
+        };
+        let settings = ComplianceSettings {
+            sender_company: self.settings.sender_company.clone(),
+            postal_address,
+            unsubscribe_url: unsubscribe_url.clone(),
+            unsubscribe_mailto: None,
+        };
+        let recipient = Recipient {
+            country,
+            first_message: first,
+            data_sources: parse::<Vec<String>>(req.lead, "input.lead", "data_sources")?
+                .unwrap_or_default(),
+        };
+        let draft = Draft {
+            subject: req.subject.clone().unwrap_or_default(),
+            body: req.body.clone(),
+        };
+        let email = finalize_email(&draft, &settings, &recipient)
+            .map_err(|e| StepError::permanent(format!("compliance: {e}")))?;
+        Ok(Composed {
+            subject: Some(email.subject),
+            body: email.body,
+            unsubscribe_url,
+        })
+    }
+
+    /// A mailbox slot (email) in rotation order, then the channel's hourly budget; or
+    /// when to come back.
+    async fn take_slots(
+        &self,
+        tenant: Uuid,
+        channel: Channel,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Slots, (DateTime<Utc>, &'static str)>, StepError> {
+        let c = self.store.conn();
+        let mut slots = Slots {
+            mailbox: None,
+            at: now,
+        };
+        if channel == Channel::Email {
+            let senders = senders(&self.store, tenant, now).await?;
+            for i in rotation(&senders) {
+                let s = &senders[i];
+                let taken = take_mailbox_slot(c, tenant, s.row.mailbox.id, now.date_naive(), s.cap)
+                    .await
+                    .map_err(|e| store_error("mailbox slot", &e))?;
+                if taken {
+                    slots.mailbox = Some((s.row.mailbox.id, s.address().to_owned()));
+                    break;
+                }
+            }
+            if slots.mailbox.is_none() {
+                return Ok(Err((next_utc_midnight(now), "mailbox_daily_cap")));
+            }
+        }
+        let cap = if channel == Channel::Email {
+            self.settings.email_hourly_cap
+        } else {
+            self.settings.sms_hourly_cap
+        };
+        match take_channel_slot(c, tenant, channel, now, cap).await {
+            Ok(true) => Ok(Ok(slots)),
+            Ok(false) => {
+                self.release_mailbox(tenant, &slots).await;
+                Ok(Err((
+                    hour_start(now) + Duration::hours(1),
+                    "channel_hourly_cap",
+                )))
+            }
+            Err(e) => {
+                self.release_mailbox(tenant, &slots).await;
+                Err(store_error("channel slot", &e))
+            }
+        }
+    }
+
+    async fn release_mailbox(&self, tenant: Uuid, slots: &Slots) {
+        if let Some((id, _)) = &slots.mailbox
+            && let Err(e) =
+                release_mailbox_slot(self.store.conn(), tenant, *id, slots.at.date_naive()).await
+        {
+            // the slot stays spent: the cap errs on the side of sending less
+            tracing::warn!(error = %e, "could not release a mailbox slot");
+        }
+    }
+
+    async fn release(&self, tenant: Uuid, channel: Channel, slots: &Slots) {
+        self.release_mailbox(tenant, slots).await;
+        if let Err(e) = release_channel_slot(self.store.conn(), tenant, channel, slots.at).await {
+            tracing::warn!(error = %e, "could not release a channel slot");
+        }
+    }
+
+    /// Removes an intent whose send certainly did not happen, so that a retry sends.
+    async fn forget_intent(&self, tenant: Uuid, id: Uuid) {
+        let deleted = messages::Entity::delete_many()
+            .filter(messages::Column::TenantId.eq(tenant))
+            .filter(messages::Column::Id.eq(id))
+            .filter(messages::Column::ReceiptAt.is_null())
+            .exec(self.store.conn())
+            .await;
+        if let Err(e) = deleted {
+            // the retry then reconciles instead of sending: never a double send
+            tracing::warn!(error = %e, "could not remove an unsent intent");
+        }
+    }
+
+    async fn suppress(
+        &self,
+        tenant: Uuid,
+        channel: Channel,
+        address: &str,
+        reason: SuppressionReason,
+        message_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StepError> {
+        let entry = NewSuppression {
+            tenant_id: tenant,
+            channel,
+            address: address.to_owned(),
+            reason,
+            source_event: format!("{}:{message_id}", Self::provider(channel)),
+            at: now,
+        };
+        suppress(self.store.conn(), &entry)
+            .await
+            .map(|_| ())
+            .map_err(|e| store_error("suppression ledger", &e))
+    }
+
+    /// The answer for a message already on record.
+    async fn replay(
+        &self,
+        tenant: Uuid,
+        message: messages::Model,
+        out: &Out,
+        address: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Value, StepError> {
+        let receipt = message
+            .receipt()
+            .map_err(|e| store_error("message receipt", &e))?;
+        let receipt = match receipt {
+            Some(r) => r,
+            None => self.reconcile(tenant, &message, out, address, now).await?,
+        };
+        let mailbox = match message.mailbox_id {
+            Some(id) => mailboxes::Entity::find_by_id(id)
+                .filter(mailboxes::Column::TenantId.eq(tenant))
+                .one(self.store.conn())
+                .await
+                .map_err(|e| store_error("mailbox", &e.into()))?
+                .map(|m| m.address),
+            None => None,
+        };
+        let detail = receipt.detail.clone().unwrap_or_default();
+        let mut answer = match receipt.status {
+            ReceiptStatus::Sent => {
+                let reason = detail
+                    .starts_with("outcome_unknown")
+                    .then(|| "outcome_unknown".to_owned());
+                out.json(
+                    "sent",
+                    reason,
+                    None,
+                    mailbox.as_deref(),
+                    receipt.provider_message_id.as_deref(),
+                )
+            }
+            ReceiptStatus::NotSent => out.skipped("not_sent"),
+            ReceiptStatus::Rejected => match detail.split_once(':').map(|(r, _)| r) {
+                Some(r @ ("hard_bounce" | "sms_stop")) => {
+                    out.json("suppressed", Some(r.to_owned()), None, None, None)
+                }
+                _ => {
+                    return Err(StepError::permanent(format!(
+                        "{}: {detail}",
+                        out.message_id
+                    )));
+                }
+            },
+        };
+        answer["replayed"] = Value::Bool(true);
+        Ok(answer)
+    }
+
+    /// Settles an intent without a receipt, without sending (module docs).
+    async fn reconcile(
+        &self,
+        tenant: Uuid,
+        message: &messages::Model,
+        out: &Out,
+        address: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Receipt, StepError> {
+        if now - message.intended_at < RECONCILE_GRACE {
+            return Err(StepError::retryable(format!(
+                "{}: an earlier attempt may still be sending; reconciling after {} minutes",
+                out.message_id,
+                RECONCILE_GRACE.num_minutes()
+            )));
+        }
+        let receipt = match self.mode(out.channel) {
+            Mode::DryRun => {
+                let operation = if out.channel == Channel::Email {
+                    "send_email"
+                } else {
+                    "send_sms"
+                };
+                let found = self.dry_run.entries().into_iter().find(|e| {
+                    e.operation == operation
+                        && match out.channel {
+                            Channel::Email => {
+                                e.headers.iter().any(|(_, v)| v.contains(&out.message_id))
+                            }
+                            _ => e.recipient == address,
+                        }
+                });
+                match found {
+                    Some(e) => Receipt {
+                        provider_message_id: None,
+                        status: ReceiptStatus::Sent,
+                        detail: Some(format!("dry_run entry {} (reconciled)", e.id)),
+                        at: now,
+                    },
+                    None => Receipt {
+                        provider_message_id: None,
+                        status: ReceiptStatus::NotSent,
+                        detail: Some("reconciled: not in the dry-run log".into()),
+                        at: now,
+                    },
+                }
+            }
+            Mode::Live => Receipt {
+                provider_message_id: None,
+                status: ReceiptStatus::Sent,
+                detail: Some("outcome_unknown: intent without receipt, not resent".into()),
+                at: now,
+            },
+        };
+        tracing::warn!(intent = %message.id, status = ?receipt.status, "reconciled an intent without a receipt");
+        record_receipt(self.store.conn(), tenant, message.id, &receipt)
+            .await
+            .map_err(|e| store_error("message receipt", &e))
+    }
+
+    /// `outreach.linkedin_task`: a human task, keyed by the message id so that a retry
+    /// finds the same one.
+    async fn linkedin_task(&self, ctx: &TaskContext, obj: &Obj) -> Result<Value, StepError> {
+        let now = self.clock.now();
+        let lead = match obj.get("lead") {
+            Some(Value::Object(lead)) => lead,
+            _ => return Err(bad("input.lead", "required (an object)")),
+        };
+        let lead_id =
+            text(lead, "input.lead", "id")?.ok_or_else(|| bad("input.lead.id", "required"))?;
+        tracing::Span::current().record("rex.lead", lead_id.as_str());
+        let message_id = format!("{}:{}", ctx.mission_id, ctx.step_id);
+        let consent = parse::<ConsentFlags>(lead, "input.lead", "consent")?.unwrap_or_default();
+        if consent_gate(Channel::Linkedin, None, &consent).is_err() {
+            return Ok(
+                json!({"status": "skipped", "task_id": null, "reason": "lead objected to LinkedIn"}),
+            );
+        }
+        // an objection or do-not-contact on any of the lead's addresses covers LinkedIn
+        let tenant = crate::tenant_id(&self.store, obj, &self.settings.tenant, now).await?;
+        for (channel, field) in [(Channel::Email, "email"), (Channel::Sms, "phone")] {
+            let Some(address) = text(lead, "input.lead", field)? else {
+                continue;
+            };
+            let hit = is_suppressed(self.store.conn(), tenant, channel, &address, now)
+                .await
+                .map_err(|e| store_error("suppression ledger", &e))?;
+            if let Some(entry) = hit
+                && (entry.reason == enum_text(&SuppressionReason::Objection)
+                    || entry.reason == enum_text(&SuppressionReason::DoNotContact))
+            {
+                return Ok(json!({"status": "skipped", "task_id": null, "reason": entry.reason}));
+            }
+        }
+        let task_id = format!("li-{}", &hash_body(&[&message_id])[..12]);
+        Ok(json!({
+            "status": "task_created",
+            "task_id": task_id,
+            "reason": null,
+            "message_id": message_id,
+            "profile_url": text(lead, "input.lead", "linkedin_url")?,
+            "message": text(obj, "input", "message.body")?,
+            "due_at": (now + Duration::days(2)).to_rfc3339(),
+        }))
+    }
+}
+
+struct Composed {
+    subject: Option<String>,
+    body: String,
+    unsubscribe_url: String,
+}
+
+fn dry_entry(delivery: &rex_adapters::Delivery) -> Option<u64> {
+    match delivery {
+        rex_adapters::Delivery::DryRun { entry } => Some(*entry),
+        rex_adapters::Delivery::Sent => None,
+    }
+}
+
+fn recipient_address(lead: &Obj, email: &str) -> Address {
+    let name: Vec<String> = ["first_name", "last_name"]
+        .iter()
+        .filter_map(|f| text(lead, "input.lead", f).ok().flatten())
+        .collect();
+    if name.is_empty() {
+        Address::new(email)
+    } else {
+        Address::named(email, name.join(" "))
+    }
+}
+
+/// The message of (lead, campaign, message id), if any.
+async fn find_message(
+    store: &Store,
+    tenant: Uuid,
+    lead: Uuid,
+    campaign: Uuid,
+    message_id: &str,
+) -> Result<Option<messages::Model>, StepError> {
+    messages::Entity::find()
+        .filter(messages::Column::TenantId.eq(tenant))
+        .filter(messages::Column::LeadId.eq(lead))
+        .filter(messages::Column::CampaignId.eq(campaign))
+        .filter(messages::Column::StepKey.eq(message_id))
+        .one(store.conn())
+        .await
+        .map_err(|e| store_error("message", &e.into()))
+}
+
+/// Whether Rex already sent this lead something on this channel (Art. 14 notice and
+/// the SMS opt-out line go on the first message only).
+async fn has_sent_before(
+    store: &Store,
+    tenant: Uuid,
+    lead: Uuid,
+    channel: Channel,
+) -> Result<bool, StepError> {
+    let found = messages::Entity::find()
+        .filter(messages::Column::TenantId.eq(tenant))
+        .filter(messages::Column::LeadId.eq(lead))
+        .filter(messages::Column::Channel.eq(enum_text(&channel)))
+        .filter(messages::Column::ReceiptStatus.eq(enum_text(&ReceiptStatus::Sent)))
+        .one(store.conn())
+        .await
+        .map_err(|e| store_error("messages", &e.into()))?;
+    Ok(found.is_some())
+}

@@ -14,6 +14,7 @@
 //! - more than `max_steps` steps is reported alone, without checking each step, so a
 //!   hostile definition costs little.
 
+mod fan_out;
 mod graph;
 mod read;
 mod source;

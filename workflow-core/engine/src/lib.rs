@@ -17,6 +17,7 @@ mod control;
 mod convert;
 pub mod dead_letters;
 mod error;
+mod fan_out;
 pub mod fault;
 mod gauges;
 pub mod orchestrator;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::fan_out::{check_fan_out_fields, check_for_each};
 use super::graph::Graph;
 use super::{At, Ctx, NAME_RULE, field_path, suggest};
 use crate::condition::{Condition, Reference};
@@ -173,84 +174,6 @@ fn check_kind_head(cx: &mut Ctx<'_>, i: usize, raw: &RawStep) -> Option<KindHead
         }
     };
     Some(KindHead::Task(agent.zip(action)))
-}
-
-/// Fields that belong to fan-outs and child missions only.
-fn check_fan_out_fields(cx: &mut Ctx<'_>, i: usize, raw: &RawStep, is_wait: bool) {
-    let misplaced = |cx: &mut Ctx<'_>, field: &str, message: String| {
-        let code = ProblemCode::FieldNotForStepKind;
-        cx.report_step(i, code, field, At::Key(field), message);
-    };
-    if raw.for_each.is_some() && is_wait {
-        let message = "for_each fans out a task or a child workflow, not a wait".to_owned();
-        let code = ProblemCode::InvalidForEach;
-        cx.report_step(i, code, "for_each", At::Key("for_each"), message);
-    }
-    if raw.for_each.is_none() {
-        for (present, field) in [
-            (raw.max_concurrency.is_some(), "max_concurrency"),
-            (raw.failure_policy.is_some(), "failure_policy"),
-        ] {
-            if present {
-                misplaced(cx, field, format!("{field} is only for for_each steps"));
-            }
-        }
-    }
-    if raw.workflow.is_none() && raw.workflow_version.is_some() {
-        let message = "workflow_version is only for child workflow steps".to_owned();
-        misplaced(cx, "workflow_version", message);
-    }
-    if raw.workflow.is_some() {
-        for (present, field) in [
-            (raw.retry.is_some(), "retry"),
-            (raw.timeout.is_some(), "timeout"),
-        ] {
-            if present {
-                let message =
-                    format!("{field} is for task steps; a child workflow's steps have their own");
-                misplaced(cx, field, message);
-            }
-        }
-    }
-    if let Some(n) = raw.max_concurrency
-        && !(1..=MAX_CONCURRENCY).contains(&n)
-    {
-        let message = format!("max_concurrency is {n}, must be 1 to {MAX_CONCURRENCY}");
-        let code = ProblemCode::InvalidMaxConcurrency;
-        cx.report_step(
-            i,
-            code,
-            "max_concurrency",
-            At::Key("max_concurrency"),
-            message,
-        );
-    }
-}
-
-/// `for_each`: one `${…}` expression over inputs or an ancestor's output.
-fn check_for_each(
-    cx: &mut Ctx<'_>,
-    i: usize,
-    text: &str,
-    index: &HashMap<&str, usize>,
-    inputs: &BTreeMap<String, InputSpec>,
-    refs: &mut Vec<StepRef>,
-) -> Option<Expr> {
-    let value = Value::String(text.to_owned());
-    let (template, more) = check_input(cx, i, "for_each", Some(&value), index, inputs, false);
-    refs.extend(more);
-    match template? {
-        Template::Expr(expr) => Some(expr),
-        _ => {
-            let message = format!(
-                "for_each {text:?} must be one ${{…}} expression naming an array, e.g. \
-                 ${{steps.import.output.leads}}"
-            );
-            let code = ProblemCode::InvalidForEach;
-            cx.report_step(i, code, "for_each", At::Key("for_each"), message);
-            None
-        }
-    }
 }
 
 fn check_kind_body(
@@ -590,7 +513,7 @@ fn check_depends_on(
 
 /// Parses every string of the input as a template, checking what each expression names.
 /// `${item…}` is allowed only where `items` says (the input of a `for_each` step).
-fn check_input(
+pub(super) fn check_input(
     cx: &mut Ctx<'_>,
     i: usize,
     root: &str,

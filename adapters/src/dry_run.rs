@@ -120,6 +120,12 @@ impl DryRunLog {
         inner.entries.iter().cloned().collect()
     }
 
+    /// The entry `id`, while the log still holds it (without copying the others).
+    pub fn get(&self, id: u64) -> Option<DryRunEntry> {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.entries.iter().rev().find(|e| e.id == id).cloned()
+    }
+
     pub fn len(&self) -> usize {
         self.inner
             .lock()
@@ -147,5 +153,7 @@ mod tests {
         assert_eq!(entries.len(), 2);
         assert!(entries.iter().all(|e| e.id != first));
         assert_eq!(entries[1].rendered, "c");
+        assert_eq!(log.get(first), None);
+        assert_eq!(log.get(entries[1].id).map(|e| e.rendered), Some("c".into()));
     }
 }

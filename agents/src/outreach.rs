@@ -18,7 +18,8 @@
 //!    to the next hour);
 //! 7. `record_intent`, committed before the call;
 //! 8. the provider (SendGrid / Twilio, dry-run stand-ins without keys);
-//! 9. `record_receipt` → `sent`.
+//! 9. in dry-run, `record_dry_run` (the stand-in's entry, linked to the intent); then
+//!    `record_receipt` → `sent`.
 //!
 //! Slots taken for a send that does not happen are released. A provider refusal of the
 //! address (SendGrid 400 on the recipient, Twilio 21211) records a `rejected` receipt
@@ -29,8 +30,10 @@
 //!
 //! **Reconciliation.** An intent without a receipt means an earlier attempt stopped
 //! between intent and receipt. Within [`RECONCILE_GRACE`] of the intent it may still be
-//! in flight: retryable error. After it: in dry-run the stand-in's log decides (found →
-//! `sent`, absent → `skipped` with reason `not_sent`, receipt `not_sent`); with a live
+//! in flight: retryable error. After it: in dry-run the persisted dry-run log
+//! (`dry_run_log`, written right before each dry-run receipt) decides (an entry linked
+//! to the intent → `sent`, absent → `skipped` with reason `not_sent`, receipt
+//! `not_sent`); with a live
 //! provider Rex has no lookup of a message by its custom args yet, so the receipt is
 //! `sent` with detail `outcome_unknown` and the output says `reason: "outcome_unknown"`.
 //! Either way the message is never sent again.
@@ -62,10 +65,10 @@ use rex_domain::{Channel, ConsentFlags};
 use rex_domain_store::codec::enum_text;
 use rex_domain_store::entity::{mailboxes, messages};
 use rex_domain_store::{
-    Intent, LeadRow, NewIntent, NewSuppression, Receipt, ReceiptStatus, address_hash,
-    campaign_by_name, create_campaign, hour_start, import_leads, is_suppressed,
-    lead_by_external_id, record_intent, record_receipt, release_channel_slot, release_mailbox_slot,
-    suppress, take_channel_slot, take_mailbox_slot,
+    DryRunFilter, Intent, LeadRow, NewDryRun, NewIntent, NewSuppression, Receipt, ReceiptStatus,
+    address_hash, campaign_by_name, create_campaign, hour_start, import_leads, is_suppressed,
+    lead_by_external_id, list_dry_run, record_dry_run, record_intent, record_receipt,
+    release_channel_slot, release_mailbox_slot, suppress, take_channel_slot, take_mailbox_slot,
 };
 use rex_store::Store;
 use rex_workers::{Agent, StepError, TaskContext};
@@ -380,7 +383,7 @@ impl Outreach {
         if let Some(existing) =
             find_message(&self.store, tenant, lead, campaign, &out.message_id).await?
         {
-            return self.replay(tenant, existing, &out, &address, now).await;
+            return self.replay(tenant, existing, &out, now).await;
         }
         // 2. suppression ledger
         if let Some(entry) = is_suppressed(c, tenant, req.channel, &address, now)
@@ -444,7 +447,7 @@ impl Outreach {
                 let existing = find_message(&self.store, tenant, lead, campaign, &out.message_id)
                     .await?
                     .ok_or_else(|| StepError::retryable("message vanished after a conflict"))?;
-                return self.replay(tenant, existing, &out, &address, now).await;
+                return self.replay(tenant, existing, &out, now).await;
             }
             Err(e) => {
                 self.release(tenant, req.channel, &slots).await;
@@ -494,9 +497,18 @@ impl Outreach {
         } else {
             "send_sms"
         };
+        // the dry-run stand-in's record goes to the database before the receipt: it is
+        // the provider's log of a dry run, which reconciliation consults
+        let persisted = match &result {
+            Ok((_, Some(entry))) => self.persist_dry_run(tenant, intent_id, *entry, now).await?,
+            _ => None,
+        };
         let (receipt, answer) = match result {
             Ok((provider_id, entry)) => {
-                let detail = entry.map(|n| format!("dry_run entry {n}"));
+                let detail = entry.map(|n| match persisted {
+                    Some(row) => format!("dry_run {row}"),
+                    None => format!("dry_run entry {n} (not persisted)"),
+                });
                 let receipt = Receipt {
                     provider_message_id: provider_id.clone(),
                     status: ReceiptStatus::Sent,
@@ -799,7 +811,6 @@ impl Outreach {
         tenant: Uuid,
         message: messages::Model,
         out: &Out,
-        address: &str,
         now: DateTime<Utc>,
     ) -> Result<Value, StepError> {
         let receipt = message
@@ -807,7 +818,7 @@ impl Outreach {
             .map_err(|e| store_error("message receipt", &e))?;
         let receipt = match receipt {
             Some(r) => r,
-            None => self.reconcile(tenant, &message, out, address, now).await?,
+            None => self.reconcile(tenant, &message, out, now).await?,
         };
         let mailbox = match message.mailbox_id {
             Some(id) => mailboxes::Entity::find_by_id(id)
@@ -855,7 +866,6 @@ impl Outreach {
         tenant: Uuid,
         message: &messages::Model,
         out: &Out,
-        address: &str,
         now: DateTime<Utc>,
     ) -> Result<Receipt, StepError> {
         if now - message.intended_at < RECONCILE_GRACE {
@@ -867,25 +877,19 @@ impl Outreach {
         }
         let receipt = match self.mode(out.channel) {
             Mode::DryRun => {
-                let operation = if out.channel == Channel::Email {
-                    "send_email"
-                } else {
-                    "send_sms"
+                let filter = DryRunFilter {
+                    message_id: Some(message.id),
+                    limit: 1,
+                    ..DryRunFilter::default()
                 };
-                let found = self.dry_run.entries().into_iter().find(|e| {
-                    e.operation == operation
-                        && match out.channel {
-                            Channel::Email => {
-                                e.headers.iter().any(|(_, v)| v.contains(&out.message_id))
-                            }
-                            _ => e.recipient == address,
-                        }
-                });
-                match found {
+                let found = list_dry_run(self.store.conn(), tenant, &filter)
+                    .await
+                    .map_err(|e| store_error("dry-run log", &e))?;
+                match found.first() {
                     Some(e) => Receipt {
                         provider_message_id: None,
                         status: ReceiptStatus::Sent,
-                        detail: Some(format!("dry_run entry {} (reconciled)", e.id)),
+                        detail: Some(format!("dry_run {} (reconciled)", e.id)),
                         at: now,
                     },
                     None => Receipt {
@@ -907,6 +911,34 @@ impl Outreach {
         record_receipt(self.store.conn(), tenant, message.id, &receipt)
             .await
             .map_err(|e| store_error("message receipt", &e))
+    }
+
+    /// Copies the stand-in's entry `entry` to the tenant's persisted dry-run log, linked
+    /// to the intent; `None` when the in-memory log no longer holds it (logged).
+    async fn persist_dry_run(
+        &self,
+        tenant: Uuid,
+        intent_id: Uuid,
+        entry: u64,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Uuid>, StepError> {
+        let Some(e) = self.dry_run.get(entry) else {
+            tracing::warn!(entry, intent = %intent_id, "dry-run entry gone from the in-memory log");
+            return Ok(None);
+        };
+        let row = NewDryRun {
+            message_id: Some(intent_id),
+            provider: e.provider.as_str().to_owned(),
+            operation: e.operation.to_owned(),
+            recipient: e.recipient,
+            headers: e.headers,
+            rendered: e.rendered,
+            at: now,
+        };
+        let stored = record_dry_run(self.store.conn(), tenant, &row)
+            .await
+            .map_err(|e| store_error("dry-run log", &e))?;
+        Ok(Some(stored.id))
     }
 
     /// `outreach.linkedin_task`: a human task, keyed by the message id so that a retry

@@ -1,7 +1,7 @@
 //! The persistence of Rex's domain model: tenants, companies and leads with their
 //! history, campaigns, sending domains and mailboxes, messages (an intent before each
-//! send, a receipt after), delivery events, the suppression ledger, the enrichment
-//! cache, ICP profiles and experiments — identical on PostgreSQL and SQLite.
+//! send, a receipt after), delivery events, the dry-run log, the suppression ledger, the
+//! enrichment cache, ICP profiles and experiments — identical on PostgreSQL and SQLite.
 //!
 //! Every query is a free function generic over [`sea_orm::ConnectionTrait`]: pass
 //! `store.conn()` for a call of its own, or a transaction from
@@ -25,6 +25,7 @@ mod error;
 pub mod validate;
 
 mod delivery_events;
+mod dry_run;
 mod enrichment;
 mod experiments;
 mod leads;
@@ -37,6 +38,9 @@ mod tenants;
 
 pub use codec::address_hash;
 pub use delivery_events::{NewDeliveryEvent, record_delivery_event};
+pub use dry_run::{
+    DryRunFilter, MAX_DRY_RUN_LIST, NewDryRun, get_dry_run, list_dry_run, record_dry_run,
+};
 pub use enrichment::{CACHE_DAYS, get_fresh_enrichment, put_enrichment};
 pub use error::DomainStoreError;
 pub use experiments::{

@@ -29,6 +29,7 @@ mod m20260104_000022_sending;
 mod m20260104_000023_messages;
 mod m20260104_000024_suppressions;
 mod m20260104_000025_enrichment_icp_experiments;
+mod m20260104_000026_dry_run_log;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -57,6 +58,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260104_000023_messages::Migration),
             Box::new(m20260104_000024_suppressions::Migration),
             Box::new(m20260104_000025_enrichment_icp_experiments::Migration),
+            Box::new(m20260104_000026_dry_run_log::Migration),
         ]
     }
 }

@@ -39,6 +39,7 @@ async fn migrations_apply_twice_and_roll_back() {
             "dead_letters",
             "definitions",
             "delivery_events",
+            "dry_run_log",
             "enrichment_cache",
             "experiments",
             "icp_profiles",
@@ -71,5 +72,5 @@ async fn migrations_apply_twice_and_roll_back() {
     Migrator::down(&db, None).await.expect("down");
     assert_eq!(tables(&db).await, ["seaql_migrations"]);
     Migrator::up(&db, None).await.expect("up after down");
-    assert_eq!(tables(&db).await.len(), 27);
+    assert_eq!(tables(&db).await.len(), 28);
 }

@@ -87,6 +87,10 @@ pub enum Command {
     /// List the tasks the broker gave up on (past the delivery limit), and replay them.
     #[command(subcommand)]
     DeadLetters(DeadLettersCommand),
+    /// Show what the provider stand-ins would have sent (no credentials configured):
+    /// DRY RUN, nothing was delivered.
+    #[command(subcommand)]
+    DryRun(DryRunCommand),
     /// Measure throughput and latency of the engine with no-op agents.
     Bench(crate::bench::BenchArgs),
 }
@@ -110,6 +114,7 @@ impl Command {
             | Command::Definitions(_)
             | Command::Missions(_)
             | Command::DeadLetters(_)
+            | Command::DryRun(_)
             | Command::Bench(_) => "warn",
             _ => "info",
         }
@@ -252,6 +257,35 @@ pub enum DeadLettersCommand {
     /// Send a dead letter's task to its queue again (safe to repeat: a finished
     /// attempt is answered from its checkpoint, never run twice).
     Replay { id: uuid::Uuid },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DryRunCommand {
+    /// List dry-run entries, newest first.
+    List {
+        /// Only this provider's (sendgrid, twilio, …).
+        #[arg(long)]
+        provider: Option<String>,
+        /// At most this many (capped at 1000).
+        #[arg(long, default_value_t = 20)]
+        limit: u64,
+        /// Tenant slug.
+        #[arg(long, env = "REX_TENANT", default_value = "default")]
+        tenant: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one entry: recipient, headers and the full rendered message.
+    Show {
+        id: uuid::Uuid,
+        /// Tenant slug.
+        #[arg(long, env = "REX_TENANT", default_value = "default")]
+        tenant: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

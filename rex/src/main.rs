@@ -7,6 +7,7 @@ mod bench;
 mod cli;
 mod dead_letters;
 mod definitions;
+mod dry_run;
 mod embedded;
 mod events;
 mod input;
@@ -80,6 +81,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dev(args) => embedded::dev(g, args).await,
         Command::Events(cmd) => events::run(g, cmd).await,
         Command::DeadLetters(cmd) => dead_letters::run(g, cmd).await,
+        Command::DryRun(cmd) => dry_run::run(g, cmd).await,
         Command::Bench(args) => bench::run(g, args).await,
     }
 }

@@ -7,8 +7,9 @@ use chrono::{DateTime, Duration, Utc};
 use rex_domain::Channel;
 use rex_domain::outreach::SuppressionReason;
 use rex_domain_store::{
-    LeadRow, NewIntent, NewSuppression, create_campaign, import_leads, is_suppressed,
-    lead_by_external_id, record_intent, suppress, tenant_by_slug,
+    DryRunFilter, Intent, LeadRow, NewDryRun, NewIntent, NewSuppression, create_campaign,
+    get_message, import_leads, is_suppressed, lead_by_external_id, list_dry_run, record_dry_run,
+    record_intent, suppress, tenant_by_slug,
 };
 use rex_store::Store;
 use rex_store::testing::TestDb;
@@ -329,6 +330,51 @@ async fn an_intent_without_receipt_is_never_sent_again(db: &TestDb) -> anyhow::R
         assert_eq!(out["reason"], "not_sent");
     }
     assert!(w.log.is_empty());
+    // an entry in the persisted dry-run log is the stand-in's word that it "sent": the
+    // intent is settled as sent, from any process, without sending again
+    let Intent::New(intent) = record_intent(
+        c,
+        &NewIntent {
+            tenant_id: w.tenant,
+            lead_id,
+            campaign_id: campaign,
+            step_key: "m3:s1".into(),
+            channel: Channel::Email,
+            mailbox_id: None,
+            variant_id: None,
+            body_hash: "h".into(),
+            at: w.clock_now() - Duration::hours(1),
+        },
+    )
+    .await?
+    else {
+        anyhow::bail!("m3:s1 is a new intent");
+    };
+    let entry = record_dry_run(
+        c,
+        w.tenant,
+        &NewDryRun {
+            message_id: Some(intent),
+            provider: "sendgrid".into(),
+            operation: "send_email".into(),
+            recipient: "lead-1@acme.example".into(),
+            headers: vec![],
+            rendered: "hello".into(),
+            at: w.clock_now() - Duration::hours(1),
+        },
+    )
+    .await?;
+    let out = dry
+        .run(
+            &task("send", "m3", "s1", 2),
+            send_input(lead("lead-1"), "email"),
+        )
+        .await?;
+    assert_eq!(out["status"], "sent", "{out}");
+    let receipt = get_message(c, w.tenant, intent).await?.unwrap().receipt()?;
+    let detail = receipt.and_then(|r| r.detail).unwrap_or_default();
+    assert_eq!(detail, format!("dry_run {} (reconciled)", entry.id));
+    assert!(w.log.is_empty());
     Ok(())
 }
 
@@ -524,6 +570,46 @@ async fn the_first_email_to_an_eu_lead_carries_the_notice_and_the_footer(
             text.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"),
             "{text}"
         );
+    }
+    // persisted too, for the CLI and the API, each row linked to its message intent
+    let c = db.conn();
+    let rows = list_dry_run(
+        c,
+        w.tenant,
+        &DryRunFilter {
+            limit: 10,
+            ..DryRunFilter::default()
+        },
+    )
+    .await?;
+    assert_eq!(rows.len(), 2);
+    for (row, step) in rows.iter().zip(["m1:s2", "m1:s1"]) {
+        assert_eq!(row.provider, "sendgrid");
+        assert_eq!(row.operation, "send_email");
+        assert_eq!(row.recipient, "lead-fr@acme.example");
+        assert!(
+            row.rendered.contains("1 Main St, Springfield, US"),
+            "{}",
+            row.rendered
+        );
+        let unsubscribe = format!("https://rex.example/u/{step}");
+        assert!(row.rendered.contains(&unsubscribe), "{}", row.rendered);
+        let headers = row.header_pairs()?;
+        assert!(
+            headers
+                .iter()
+                .any(|(k, v)| k == "List-Unsubscribe" && v.contains(&unsubscribe)),
+            "{headers:?}"
+        );
+        let message = get_message(c, w.tenant, row.message_id.unwrap())
+            .await?
+            .unwrap();
+        assert_eq!(message.step_key, step);
+        let detail = message
+            .receipt()?
+            .and_then(|r| r.detail)
+            .unwrap_or_default();
+        assert_eq!(detail, format!("dry_run {}", row.id));
     }
     Ok(())
 }

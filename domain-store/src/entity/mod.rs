@@ -5,6 +5,7 @@ pub mod campaigns;
 pub mod channel_usage;
 pub mod companies;
 pub mod delivery_events;
+pub mod dry_run_log;
 pub mod enrichment_cache;
 pub mod experiments;
 pub mod icp_profiles;

@@ -32,6 +32,7 @@ macro_rules! on_both_backends {
 }
 
 mod catalog;
+mod dry_run;
 mod fixtures;
 mod leads;
 mod rate_limits;

@@ -27,9 +27,12 @@ use rex_adapters::env::{Lookup, process_env};
 use rex_adapters::llm::LlmConfig;
 use rex_adapters::sendgrid::SendGridConfig;
 use rex_adapters::twilio::TwilioConfig;
-use rex_adapters::{DryRunLog, NoUsage, UsageSink};
+use rex_adapters::{DryRunLog, UsageSink};
 
 use crate::error::AgentsError;
+
+mod usage;
+pub use usage::MetricsUsage;
 
 /// Everything the agents need from outside. `Default` is a full dry-run on the system
 /// clock.
@@ -40,7 +43,8 @@ pub struct AgentsConfig {
     pub llm: Option<LlmConfig>,
     /// The worker's clock: `now` for scoring, freshness and provenance.
     pub clock: Arc<dyn Clock>,
-    /// Where provider calls are accounted (credits, tokens).
+    /// Where provider calls are accounted (credits, tokens). Default: the
+    /// `rex_provider_*` metrics ([`MetricsUsage`]).
     pub usage: Arc<dyn UsageSink>,
     /// Where the dry-run stand-ins record what they would have asked.
     pub dry_run: DryRunLog,
@@ -120,7 +124,7 @@ impl Default for AgentsConfig {
             apollo: None,
             llm: None,
             clock: Arc::new(SystemClock),
-            usage: Arc::new(NoUsage),
+            usage: Arc::new(MetricsUsage::new()),
             dry_run: DryRunLog::new(),
             sendgrid: None,
             twilio: None,
@@ -173,6 +177,13 @@ impl AgentsConfig {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, AgentsError> {
         Self::from_lookup(&process_env)
+    }
+
+    /// Accounts provider calls in `next` too, after the metrics (the CLI's cost
+    /// summary keeps a `UsageLog`).
+    pub fn with_usage(mut self, next: Arc<dyn UsageSink>) -> Self {
+        self.usage = Arc::new(MetricsUsage::new().then(next));
+        self
     }
 
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {

@@ -11,20 +11,24 @@
 //! records it was given. Bad input is a permanent [`StepError`] naming the field;
 //! provider 429s, 5xxs and timeouts are retryable.
 //!
-//! Not here: `outreach.handle_event` (it must publish `lead.*` signals through the
-//! engine), and the effects the contract puts on the domain store for the first five
+//! `outreach.handle_event` (module [`events`]) publishes `lead.*` signals through an
+//! [`rex_engine::Engine`] handle, so it is offered only by [`register_with_engine`].
+//!
+//! Not here: the effects the contract puts on the domain store for the first five
 //! agents — lead upserts and suppression-ledger
 //! writes (`reviver.import`), profile versions (`icp.build_profile`, kept in process
 //! memory for now), lead `fit` writes (`icp.rescore`), the 30-day enrichment cache
 //! (`scraper.enrich`, in process memory for now) and stored reports
 //! (`analytics.report`, which reads events from its input). This crate must not depend
-//! on the broker or the engine: the worker runtime does that IO. It uses the store only
+//! on the broker: the worker runtime does that IO; the engine is used only as the
+//! handle `handle_event` publishes through. It uses the store only
 //! through `rex-domain-store`'s queries.
 
 pub mod analytics;
 mod config;
 pub mod deliverability;
 mod error;
+pub mod events;
 pub mod icp;
 mod input;
 mod lead;
@@ -42,7 +46,7 @@ use rex_store::Store;
 use rex_workers::{Registry, StepError, TaskContext};
 use uuid::Uuid;
 
-pub use config::{AgentsConfig, OutreachSettings};
+pub use config::{AgentsConfig, MetricsUsage, OutreachSettings};
 pub use error::AgentsError;
 
 /// The agents of this crate, sorted.
@@ -67,17 +71,45 @@ pub fn register(
     config: AgentsConfig,
     store: Option<Store>,
 ) -> Result<(), AgentsError> {
+    register_inner(registry, config, store.map(|s| (s, None)))
+}
+
+/// As [`register`] with a store, and `outreach` also offers `handle_event`, which
+/// publishes `lead.*` signals through `engine` (built on the same database).
+pub fn register_with_engine(
+    registry: &mut Registry,
+    config: AgentsConfig,
+    store: Store,
+    engine: rex_engine::Engine,
+) -> Result<(), AgentsError> {
+    register_inner(registry, config, Some((store, Some(engine))))
+}
+
+fn register_inner(
+    registry: &mut Registry,
+    config: AgentsConfig,
+    store: Option<(Store, Option<rex_engine::Engine>)>,
+) -> Result<(), AgentsError> {
     registry.register(Arc::new(reviver::Reviver::new(config.clock.clone())));
     registry.register(Arc::new(icp::Icp::new(config.clock.clone())));
     registry.register(Arc::new(personalizer::Personalizer::from_config(&config)?));
     registry.register(Arc::new(scraper::Scraper::from_config(&config)?));
     registry.register(Arc::new(analytics::Analytics));
-    if let Some(store) = store {
+    if let Some((store, engine)) = store {
         registry.register(Arc::new(deliverability::Deliverability::new(
             store.clone(),
             &config,
         )));
-        registry.register(Arc::new(outreach::Outreach::from_config(store, &config)?));
+        let mut outreach = outreach::Outreach::from_config(store.clone(), &config)?;
+        if let Some(engine) = engine {
+            outreach = outreach.with_events(events::Events::new(
+                store,
+                engine,
+                config.clock.clone(),
+                &config.outreach.tenant,
+            ));
+        }
+        registry.register(Arc::new(outreach));
     }
     Ok(())
 }

@@ -41,8 +41,8 @@
 //! The lead is found by its CRM id (`lead.id`) and created from the task's record on
 //! first use; the campaign by name (`campaign_id`), likewise.
 //!
-//! **Not here:** `handle_event` (it publishes `lead.*` signals, which needs the engine),
-//! `rules::evaluate` and `world::simulate` (the dry-run world is driven elsewhere).
+//! `handle_event` lives in `crate::events` and is offered only when the outreach agent
+//! was given an engine. **Not here:** `rules::evaluate` and `world::simulate` (the dry-run world is driven elsewhere).
 
 use std::sync::Arc;
 
@@ -83,6 +83,8 @@ use crate::input::{self, Obj, bad, parse, text};
 use crate::{AgentsConfig, AgentsError, OutreachSettings, store_error};
 
 const ACTIONS: &[&str] = &["send", "linkedin_task"];
+/// With an engine to publish signals through (see [`Outreach::with_events`]).
+const ACTIONS_WITH_EVENTS: &[&str] = &["send", "linkedin_task", "handle_event"];
 
 /// How long an intent without a receipt is presumed in flight (chosen: far above the
 /// provider clients' whole retry budget).
@@ -99,9 +101,16 @@ pub struct Outreach {
     dry_run: DryRunLog,
     clock: Arc<dyn Clock>,
     settings: OutreachSettings,
+    events: Option<crate::events::Events>,
 }
 
 impl Outreach {
+    /// Offers `handle_event` too (crate::events), which publishes through an engine.
+    pub fn with_events(mut self, events: crate::events::Events) -> Self {
+        self.events = Some(events);
+        self
+    }
+
     pub fn from_config(store: Store, config: &AgentsConfig) -> Result<Self, AgentsError> {
         let email: Arc<dyn EmailSender> = match config.sendgrid.clone() {
             Some(c) => Arc::new(
@@ -126,6 +135,7 @@ impl Outreach {
             dry_run: config.dry_run.clone(),
             clock: config.clock.clone(),
             settings: config.outreach.clone(),
+            events: None,
         })
     }
 }
@@ -137,7 +147,11 @@ impl Agent for Outreach {
     }
 
     fn actions(&self) -> &'static [&'static str] {
-        ACTIONS
+        if self.events.is_some() {
+            ACTIONS_WITH_EVENTS
+        } else {
+            ACTIONS
+        }
     }
 
     async fn run(&self, ctx: &TaskContext, input: Value) -> Result<Value, StepError> {
@@ -147,7 +161,11 @@ impl Agent for Outreach {
             match ctx.action.as_str() {
                 "send" => self.send(ctx, obj).await,
                 "linkedin_task" => self.linkedin_task(ctx, obj).await,
-                _ => Err(crate::unknown_action("outreach", ctx, ACTIONS)),
+                "handle_event" => match &self.events {
+                    Some(events) => events.handle(obj).await,
+                    None => Err(crate::unknown_action("outreach", ctx, self.actions())),
+                },
+                _ => Err(crate::unknown_action("outreach", ctx, self.actions())),
             }
         }
         .instrument(span)

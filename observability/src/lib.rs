@@ -55,7 +55,9 @@ pub mod spans;
 use std::sync::Mutex;
 
 pub use error::TelemetryError;
-pub use metrics::{DecisionLayer, DomainTier, FailureKind, Metrics, metrics, render};
+pub use metrics::{
+    DecisionLayer, DomainTier, FailureKind, Metrics, ProviderOutcome, metrics, render,
+};
 pub use opentelemetry::Context;
 pub use propagation::{
     context_from_string, context_to_string, current_context_string, current_trace_id, extract,

@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use regex::Regex;
-use rex_observability::{DecisionLayer, DomainTier, FailureKind, Metrics};
+use rex_observability::{DecisionLayer, DomainTier, FailureKind, Metrics, ProviderOutcome};
 use serde_json::Value;
 
 fn asset(path: &str) -> PathBuf {
@@ -46,7 +46,13 @@ fn one_of_each() -> Metrics {
     m.mission_finished("hello", "succeeded");
     m.set_outbox_backlog(1, Some(Duration::from_secs(1)));
     m.observe_timer_lateness(Duration::from_millis(5));
-    m.provider_call("sendgrid", "send");
+    m.provider_call(
+        "sendgrid",
+        "send",
+        ProviderOutcome::Ok,
+        Duration::from_millis(5),
+        &[("emails", 1.0)],
+    );
     m.provider_error("sendgrid", "send", "timeout");
     m.provider_cost("sendgrid", "emails", 1.0);
     m.decision(DecisionLayer::Rules);

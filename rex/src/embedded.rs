@@ -32,9 +32,9 @@ impl Embedded {
         concurrency: usize,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
-        let registry = setup::registry(Some(store.clone()))?;
-        broker.declare(&registry.names()).await?;
         let engine = setup::engine(store.clone(), broker.clone());
+        let registry = setup::registry(Some(store.clone()), Some(engine.clone()))?;
+        broker.declare(&registry.names()).await?;
         let orchestrator = Orchestrator::new(
             engine.clone(),
             OrchestratorConfig {

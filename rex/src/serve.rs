@@ -44,8 +44,9 @@ pub async fn orchestrator(g: &Global, args: OrchestratorArgs) -> anyhow::Result<
 
 pub async fn worker(g: &Global, args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let store = setup::store(g, None).await?;
-    let agents = setup::registry(Some(store.clone()))?.select(&args.agents)?;
     let broker = setup::amqp(g).await?;
+    let engine = setup::engine(store.clone(), broker.clone());
+    let agents = setup::registry(Some(store.clone()), Some(engine))?.select(&args.agents)?;
     let shutdown = setup::shutdown_on_signal();
     setup::serve_http(
         g,

@@ -28,10 +28,19 @@ pub fn known_agents() -> Vec<String> {
 /// The agents a worker of this build can run: the engine's built-ins and the domain
 /// agents, their providers configured from the environment (dry-run without keys).
 /// `store` holds the domain tables; without it `deliverability` and `outreach` are left
-/// out.
-pub fn registry(store: Option<Store>) -> anyhow::Result<rex_workers::Registry> {
+/// out. With an `engine` (on the same store), `outreach.handle_event` is offered too.
+pub fn registry(
+    store: Option<Store>,
+    engine: Option<Engine>,
+) -> anyhow::Result<rex_workers::Registry> {
     let mut registry = rex_workers::Registry::builtin();
-    rex_agents::register(&mut registry, rex_agents::AgentsConfig::from_env()?, store)?;
+    let config = rex_agents::AgentsConfig::from_env()?;
+    match (store, engine) {
+        (Some(store), Some(engine)) => {
+            rex_agents::register_with_engine(&mut registry, config, store, engine)?
+        }
+        (store, _) => rex_agents::register(&mut registry, config, store)?,
+    }
     Ok(registry)
 }
 

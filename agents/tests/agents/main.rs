@@ -35,6 +35,7 @@ macro_rules! on_both_backends {
 mod analytics;
 mod common;
 mod deliverability;
+mod events;
 mod icp;
 mod outreach;
 mod personalizer;

@@ -28,6 +28,11 @@ const STEP_DURATION_BUCKETS: &[f64] = &[
 const DISPATCH_LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
+/// One provider call, retries included: from a fast API (tens of ms) to an LLM
+/// completion or a retried send backing off for a minute.
+const PROVIDER_CALL_BUCKETS: &[f64] = &[
+    0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+];
 const TIMER_LATENESS_BUCKETS: &[f64] = &[
     0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
 ];
@@ -49,6 +54,26 @@ impl FailureKind {
             FailureKind::Retryable => "retryable",
             FailureKind::Permanent => "permanent",
             FailureKind::Timeout => "timeout",
+        }
+    }
+}
+
+/// How a provider call ended (`outcome` label of `rex_provider_calls_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderOutcome {
+    Ok,
+    /// The call failed; its kind goes to `rex_provider_errors_total`.
+    Error,
+    /// A dry-run stand-in answered: nothing left the process, nothing was delivered.
+    DryRun,
+}
+
+impl ProviderOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderOutcome::Ok => "ok",
+            ProviderOutcome::Error => "error",
+            ProviderOutcome::DryRun => "dry_run",
         }
     }
 }
@@ -138,6 +163,7 @@ pub struct Metrics {
     provider_calls: IntCounterVec,
     provider_errors: IntCounterVec,
     provider_cost: CounterVec,
+    provider_call_duration: HistogramVec,
 
     decisions: IntCounterVec,
     suppressions: IntCounterVec,
@@ -382,8 +408,11 @@ impl Metrics {
                 r,
                 f,
                 IntCounterVec::new(
-                    Opts::new("rex_provider_calls_total", "Calls to outside providers."),
-                    &["provider", "operation"],
+                    Opts::new(
+                        "rex_provider_calls_total",
+                        "Calls to outside providers, by outcome: ok, error, dry_run.",
+                    ),
+                    &["provider", "operation", "outcome"],
                 ),
             ),
             provider_errors: family(
@@ -407,6 +436,19 @@ impl Metrics {
                      credits, prompt_tokens, completion_tokens, usd).",
                     ),
                     &["provider", "unit"],
+                ),
+            ),
+            provider_call_duration: family(
+                r,
+                f,
+                HistogramVec::new(
+                    histogram_opts(
+                        "rex_provider_call_duration_seconds",
+                        "Time one provider call took, all its HTTP attempts together (dry runs \
+                     excluded).",
+                        PROVIDER_CALL_BUCKETS,
+                    ),
+                    &["provider", "operation"],
                 ),
             ),
             decisions: family(
@@ -625,14 +667,33 @@ impl Metrics {
         self.timer_lateness.observe(lateness.as_secs_f64());
     }
 
-    /// One call to a provider (all its HTTP attempts together).
-    pub fn provider_call(&self, provider: &str, operation: &str) {
+    /// One call to a provider (all its HTTP attempts together) that took `duration`
+    /// and cost `costs`, each an amount in a unit (`emails`, `credits`…; see
+    /// [`Metrics::provider_cost`]). A call may cost in several units (an LLM call in
+    /// prompt and completion tokens). A dry run is counted but neither timed (its
+    /// zero latency would drag the real calls' quantiles down) nor costed.
+    pub fn provider_call(
+        &self,
+        provider: &str,
+        operation: &str,
+        outcome: ProviderOutcome,
+        duration: Duration,
+        costs: &[(&str, f64)],
+    ) {
+        let provider = self.providers.admit(provider);
+        let operation = self.operations.admit(operation);
         self.provider_calls
-            .with_label_values(&[
-                self.providers.admit(provider),
-                self.operations.admit(operation),
-            ])
+            .with_label_values(&[provider, operation, outcome.as_str()])
             .inc();
+        if outcome == ProviderOutcome::DryRun {
+            return;
+        }
+        self.provider_call_duration
+            .with_label_values(&[provider, operation])
+            .observe(duration.as_secs_f64());
+        for &(unit, amount) in costs {
+            self.provider_cost(provider, unit, amount);
+        }
     }
 
     /// A provider call that failed; `kind` is the error's stable kind (`timeout`,

@@ -201,8 +201,8 @@ fn domain_health_is_one_hot_over_the_five_tiers() {
 #[test]
 fn providers_decisions_and_suppressions_are_counted() {
     let m = Metrics::new();
-    m.provider_call("sendgrid", "send");
-    m.provider_call("sendgrid", "send");
+    m.provider_call("sendgrid", "send", ProviderOutcome::Ok, Duration::ZERO, &[]);
+    m.provider_call("sendgrid", "send", ProviderOutcome::Ok, Duration::ZERO, &[]);
     m.provider_error("sendgrid", "send", "rate_limited");
     m.provider_cost("sendgrid", "emails", 2.0);
     m.provider_cost("llm", "prompt_tokens", 1200.0);
@@ -220,7 +220,7 @@ fn providers_decisions_and_suppressions_are_counted() {
         sample(
             &text,
             "rex_provider_calls_total",
-            r#"operation="send",provider="sendgrid""#
+            r#"operation="send",outcome="ok",provider="sendgrid""#
         ),
         Some(2.0)
     );
@@ -297,13 +297,91 @@ fn an_id_passed_as_a_label_cannot_explode_the_series_count() {
 }
 
 #[test]
+fn a_provider_call_counts_by_outcome_times_real_calls_and_adds_every_cost() {
+    let m = Metrics::new();
+    m.provider_call(
+        "llm",
+        "chat_completion",
+        ProviderOutcome::Ok,
+        Duration::from_millis(750),
+        &[("prompt_tokens", 1200.0), ("completion_tokens", 300.0)],
+    );
+    m.provider_call(
+        "llm",
+        "chat_completion",
+        ProviderOutcome::Error,
+        Duration::from_secs(3),
+        &[],
+    );
+    // a dry run is counted apart, never timed nor costed
+    m.provider_call(
+        "llm",
+        "chat_completion",
+        ProviderOutcome::DryRun,
+        Duration::ZERO,
+        &[("prompt_tokens", 99.0)],
+    );
+    m.provider_call(
+        "hunter",
+        "email_finder",
+        ProviderOutcome::Ok,
+        Duration::from_millis(200),
+        &[("credits", 0.5)],
+    );
+    let text = m.render();
+    let calls = |labels: &str| sample(&text, "rex_provider_calls_total", labels);
+    let llm = r#"operation="chat_completion""#;
+    assert_eq!(
+        calls(&format!(r#"{llm},outcome="ok",provider="llm""#)),
+        Some(1.0)
+    );
+    assert_eq!(
+        calls(&format!(r#"{llm},outcome="error",provider="llm""#)),
+        Some(1.0)
+    );
+    assert_eq!(
+        calls(&format!(r#"{llm},outcome="dry_run",provider="llm""#)),
+        Some(1.0)
+    );
+    let duration = |suffix: &str, labels: &str| {
+        sample(
+            &text,
+            &format!("rex_provider_call_duration_seconds{suffix}"),
+            labels,
+        )
+    };
+    let llm_labels = format!(r#"{llm},provider="llm""#);
+    assert_eq!(duration("_count", &llm_labels), Some(2.0));
+    assert_eq!(duration("_sum", &llm_labels), Some(3.75));
+    assert_eq!(
+        duration("_bucket", &format!(r#"{llm},provider="llm",le="1""#)),
+        Some(1.0)
+    );
+    assert_eq!(
+        duration("_bucket", &format!(r#"{llm},provider="llm",le="5""#)),
+        Some(2.0)
+    );
+    let cost = |labels: &str| sample(&text, "rex_provider_cost_total", labels);
+    assert_eq!(cost(r#"provider="llm",unit="prompt_tokens""#), Some(1200.0));
+    assert_eq!(
+        cost(r#"provider="llm",unit="completion_tokens""#),
+        Some(300.0)
+    );
+    assert_eq!(cost(r#"provider="hunter",unit="credits""#), Some(0.5));
+    assert_eq!(
+        duration("_count", r#"operation="email_finder",provider="hunter""#),
+        Some(1.0)
+    );
+}
+
+#[test]
 fn every_family_is_registered_once_and_the_global_set_renders() {
     let m = Metrics::new();
     let mut names = m.family_names().to_vec();
-    assert_eq!(names.len(), 26);
+    assert_eq!(names.len(), 27);
     names.sort();
     names.dedup();
-    assert_eq!(names.len(), 26);
+    assert_eq!(names.len(), 27);
     assert!(names.iter().all(|n| n.starts_with("rex_")));
 
     metrics().decision(DecisionLayer::StateMachine);

@@ -9,6 +9,11 @@
 //! `unsubscribe`, `booking`, or a delivery status (`delivered`, `open`…) that is only
 //! recorded.
 //!
+//! Reply classification takes the decision layers cheapest first (`crate::decisions`):
+//! STOP keywords and explicit unsubscribes by rule, then the LLM when configured
+//! (validated, cached), then the deterministic classifier; the output names the
+//! `layer` and `rule` that decided.
+//!
 //! Idempotent: the event is recorded once per (source, id) with
 //! `record_delivery_event`, the ledger write is an upsert, and the signal's id is
 //! `<source>:<id>`, which the engine takes once per mission. A repeat therefore runs
@@ -30,6 +35,7 @@ use rex_workers::StepError;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
+use crate::decisions::{Classified, ReplyClassifier};
 use crate::input::{Obj, bad, parse, text};
 use crate::store_error;
 
@@ -52,6 +58,7 @@ pub struct Events {
     engine: Engine,
     clock: Arc<dyn Clock>,
     default_tenant: String,
+    classifier: Arc<ReplyClassifier>,
 }
 
 /// What the event decides, before any IO.
@@ -69,7 +76,15 @@ impl Events {
             engine,
             clock,
             default_tenant: default_tenant.to_owned(),
+            classifier: Arc::new(ReplyClassifier::new(None)),
         }
+    }
+
+    /// Classifies replies with `llm` between the rules and the fallback (`None`: rules
+    /// and the deterministic classifier only).
+    pub fn with_llm(mut self, llm: Option<rex_adapters::llm::LlmClient>) -> Self {
+        self.classifier = Arc::new(ReplyClassifier::new(llm));
+        self
     }
 
     pub(crate) async fn handle(&self, obj: &Obj) -> Result<Value, StepError> {
@@ -108,7 +123,14 @@ impl Events {
             span.record("rex.address_hash", h.as_str());
         }
 
-        let decision = decide(&kind, event, at)?;
+        let classified = match kind.as_str() {
+            "reply" | "sms_inbound" => {
+                let body = text(event, "input.event", "text")?.unwrap_or_default();
+                Some(self.classifier.classify(&body, at.date_naive(), &[]).await)
+            }
+            _ => None,
+        };
+        let decision = decide(&kind, event, at, classified.as_ref())?;
         let tenant = crate::tenant_id(&self.store, obj, &self.default_tenant, now).await?;
         let message_id = text(event, "input.event", "message_id")?;
         let new = record_delivery_event(
@@ -194,6 +216,8 @@ impl Events {
             "kind": kind,
             "duplicate": !new,
             "classification": decision.classification,
+            "layer": classified.as_ref().map(|c| crate::decisions::metric_layer(c.layer).as_str()),
+            "rule": classified.as_ref().map(|c| c.rule),
             "suppression": ledger,
             "signal": signal,
             "missions": reached.iter().map(ToString::to_string).collect::<Vec<_>>(),
@@ -202,20 +226,25 @@ impl Events {
 }
 
 /// The ledger entry and signal an event calls for (docs/agents.md), pure.
-fn decide(kind: &str, event: &Obj, at: DateTime<Utc>) -> Result<Decision, StepError> {
+/// `classified`: the reply's layered classification, when one was made; without it the
+/// deterministic classifier decides.
+fn decide(
+    kind: &str,
+    event: &Obj,
+    at: DateTime<Utc>,
+    classified: Option<&Classified>,
+) -> Result<Decision, StepError> {
     let message_id = event.get("message_id").cloned().unwrap_or(Value::Null);
     let body = || text(event, "input.event", "text").map(Option::unwrap_or_default);
+    let classification = |text: &str| match classified {
+        Some(c) => c.classification.clone(),
+        None => classify(text, at.date_naive()),
+    };
     Ok(match kind {
         "reply" => {
             let text = body()?;
             let zone = text_zone(event)?;
-            reply(
-                classify(&text, at.date_naive()),
-                &text,
-                message_id,
-                at,
-                zone,
-            )
+            reply(classification(&text), &text, message_id, at, zone)
         }
         "sms_inbound" => {
             let text = body()?;
@@ -227,13 +256,7 @@ fn decide(kind: &str, event: &Obj, at: DateTime<Utc>) -> Result<Decision, StepEr
                 }
             } else {
                 let zone = text_zone(event)?;
-                reply(
-                    classify(&text, at.date_naive()),
-                    &text,
-                    message_id,
-                    at,
-                    zone,
-                )
+                reply(classification(&text), &text, message_id, at, zone)
             }
         }
         "bounce" => {
@@ -371,6 +394,7 @@ mod tests {
             "reply",
             &event(json!({"text": "Please remove me from your list"})),
             at(),
+            None,
         )
         .unwrap();
         assert_eq!(d.suppress, Some(SuppressionReason::Unsubscribe));
@@ -379,7 +403,7 @@ mod tests {
 
     #[test]
     fn a_stop_text_suppresses_the_number() {
-        let d = decide("sms_inbound", &event(json!({"text": "STOP"})), at()).unwrap();
+        let d = decide("sms_inbound", &event(json!({"text": "STOP"})), at(), None).unwrap();
         assert_eq!(d.suppress, Some(SuppressionReason::SmsStop));
         assert_eq!(d.signal.unwrap().0, "lead.stop");
     }
@@ -393,6 +417,7 @@ mod tests {
                           "timezone": "America/New_York"}),
             ),
             at(),
+            None,
         )
         .unwrap();
         assert_eq!(d.suppress, None);
@@ -403,10 +428,10 @@ mod tests {
 
     #[test]
     fn a_soft_bounce_and_a_delivery_are_only_recorded() {
-        let soft = decide("bounce", &event(json!({"bounce_type": "soft"})), at()).unwrap();
+        let soft = decide("bounce", &event(json!({"bounce_type": "soft"})), at(), None).unwrap();
         assert_eq!(soft, Decision::default());
         assert_eq!(
-            decide("delivered", &event(json!({})), at()).unwrap(),
+            decide("delivered", &event(json!({})), at(), None).unwrap(),
             Decision::default()
         );
     }

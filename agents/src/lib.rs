@@ -14,11 +14,13 @@
 //! `outreach.handle_event` (module [`events`]) publishes `lead.*` signals through an
 //! [`rex_engine::Engine`] handle, so it is offered only by [`register_with_engine`].
 //!
-//! Not here: the effects the contract puts on the domain store for the first five
-//! agents — lead upserts and suppression-ledger
-//! writes (`reviver.import`), profile versions (`icp.build_profile`, kept in process
-//! memory for now), lead `fit` writes (`icp.rescore`), the 30-day enrichment cache
-//! (`scraper.enrich`, in process memory for now) and stored reports
+//! `reviver.import` upserts the leads and records their suppressions when [`register`]
+//! is given a store, and writes nothing without one.
+//!
+//! Not here: the other effects the contract puts on the domain store — profile
+//! versions (`icp.build_profile`, kept in process memory for now), lead `fit` writes
+//! (`icp.rescore`), the 30-day enrichment cache (`scraper.enrich`, in process memory
+//! for now) and stored reports
 //! (`analytics.report`, which reads events from its input). This crate must not depend
 //! on the broker: the worker runtime does that IO; the engine is used only as the
 //! handle `handle_event` publishes through. It uses the store only
@@ -26,6 +28,7 @@
 
 pub mod analytics;
 mod config;
+pub mod decisions;
 pub mod deliverability;
 mod error;
 pub mod events;
@@ -90,7 +93,11 @@ fn register_inner(
     config: AgentsConfig,
     store: Option<(Store, Option<rex_engine::Engine>)>,
 ) -> Result<(), AgentsError> {
-    registry.register(Arc::new(reviver::Reviver::new(config.clock.clone())));
+    let reviver = reviver::Reviver::new(config.clock.clone());
+    registry.register(Arc::new(match &store {
+        Some((s, _)) => reviver.with_store(s.clone(), &config.outreach.tenant),
+        None => reviver,
+    }));
     registry.register(Arc::new(icp::Icp::new(config.clock.clone())));
     registry.register(Arc::new(personalizer::Personalizer::from_config(&config)?));
     registry.register(Arc::new(scraper::Scraper::from_config(&config)?));
@@ -102,12 +109,21 @@ fn register_inner(
         )));
         let mut outreach = outreach::Outreach::from_config(store.clone(), &config)?;
         if let Some(engine) = engine {
-            outreach = outreach.with_events(events::Events::new(
-                store,
-                engine,
-                config.clock.clone(),
-                &config.outreach.tenant,
-            ));
+            let llm = config
+                .llm
+                .clone()
+                .map(|c| {
+                    rex_adapters::llm::LlmClient::from_config(
+                        Some(c),
+                        config.dry_run.clone(),
+                        config.usage.clone(),
+                    )
+                })
+                .transpose()?;
+            outreach = outreach.with_events(
+                events::Events::new(store, engine, config.clock.clone(), &config.outreach.tenant)
+                    .with_llm(llm),
+            );
         }
         registry.register(Arc::new(outreach));
     }

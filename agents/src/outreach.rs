@@ -42,7 +42,11 @@
 //! first use; the campaign by name (`campaign_id`), likewise.
 //!
 //! `handle_event` lives in `crate::events` and is offered only when the outreach agent
-//! was given an engine. **Not here:** `rules::evaluate` and `world::simulate` (the dry-run world is driven elsewhere).
+//! was given an engine. Before the provider call, `rules::evaluate` sees what the path
+//! knows (`crate::decisions::send_decision`): the decision is counted and reported as
+//! `decision: {layer, rule, reason}` in a sent/suppressed output, a disagreement with the
+//! gates above only logged. **Not here:** `world::simulate` (the dry-run world is driven
+//! elsewhere).
 
 use std::sync::Arc;
 
@@ -439,7 +443,7 @@ impl Outreach {
         }
         // 5. compose before taking anything
         let first = !has_sent_before(&self.store, tenant, lead, req.channel).await?;
-        let composed = self.compose(&req, &out, country, first)?;
+        let composed = self.compose(&req, &out, country.clone(), first)?;
         // 6. slots
         let slots = match self.take_slots(tenant, req.channel, now).await? {
             Ok(slots) => slots,
@@ -472,8 +476,17 @@ impl Outreach {
                 return Err(store_error("message intent", &e));
             }
         };
-        // 8. provider
+        // 8. provider, after the rule layer has had its say
         let mailbox = slots.mailbox.as_ref().map(|(_, a)| a.as_str());
+        let decision = crate::decisions::send_decision(&crate::decisions::SendKnown {
+            now,
+            channel: req.channel,
+            suppressed: false,
+            country: country.as_deref(),
+            consent,
+            time_zone: zone.as_deref(),
+            mailbox,
+        });
         let result = match req.channel {
             Channel::Email => {
                 let email = OutboundEmail {
@@ -591,7 +604,12 @@ impl Outreach {
         record_receipt(c, tenant, intent_id, &receipt)
             .await
             .map_err(|e| store_error("message receipt", &e))?;
-        answer
+        answer.map(|mut v| {
+            if let Some(o) = v.as_object_mut() {
+                o.insert("decision".into(), decision);
+            }
+            v
+        })
     }
 
     /// The lead's row id, creating the lead from the task's record on first use.

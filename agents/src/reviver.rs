@@ -7,9 +7,13 @@
 //!   record with an id already seen (chosen: two records of one lead would mean two
 //!   sequences, i.e. a lead texted twice).
 //!
-//!   **Not done yet:** the contract's side effects, the lead upsert and the
-//!   suppression-ledger entries (`import:<source>`), need the domain store. Records
-//!   keep their `suppression`, so `score` still excludes them.
+//!   With a store ([`Reviver::with_store`]) the kept records are then written for the
+//!   tenant (input `tenant`, else `REX_TENANT`): companies and leads through
+//!   `import_companies` / `import_leads`, and each record's `suppression` through
+//!   `suppress` (source `import:<source>`), one transaction per [`CHUNK`] records. A
+//!   row the store's validation refuses moves to `rejected` with its field. Without a
+//!   store nothing is written and the output says `persisted: false`. Records keep
+//!   their `suppression` either way, so `score` still excludes them.
 //! - `score`: `reviver::{recoverability, reactivation_score}` at the worker's clock, the
 //!   lead's `fit` from `icp.rescore` (50 when absent); then `min_score` (default 0) and
 //!   `max_leads` (default: no limit), best score first (ties by id).
@@ -26,12 +30,16 @@ use rex_domain::channel::{is_e164, is_email_address, parse_tz};
 use rex_domain::reviver::{
     ExcludedChannel, channel_strategy, reactivation_score, recoverability, sequence_plan,
 };
+use rex_store::Store;
 use rex_workers::{Agent, StepError, TaskContext};
 use serde_json::{Value, json};
 use tracing::Instrument;
 
 use crate::input::{self, Obj};
 use crate::lead;
+
+mod persist;
+pub use persist::CHUNK;
 
 const ACTIONS: &[&str] = &["import", "score", "plan"];
 
@@ -40,11 +48,21 @@ pub const UNKNOWN_TIME_ZONE_RULE: &str = "unknown_time_zone";
 
 pub struct Reviver {
     clock: Arc<dyn Clock>,
+    /// Where `import` writes, with the tenant slug of a task that names none.
+    store: Option<(Store, String)>,
 }
 
 impl Reviver {
+    /// A reviver whose `import` writes nothing (`persisted: false`).
     pub fn new(clock: Arc<dyn Clock>) -> Self {
-        Self { clock }
+        Self { clock, store: None }
+    }
+
+    /// `import` also writes the leads and their suppressions to `store`, for the
+    /// input's `tenant` or else `default_tenant` (created on first use).
+    pub fn with_store(mut self, store: Store, default_tenant: &str) -> Self {
+        self.store = Some((store, default_tenant.to_owned()));
+        self
     }
 }
 
@@ -63,7 +81,7 @@ impl Agent for Reviver {
         async {
             let obj = input::object(&input)?;
             match ctx.action.as_str() {
-                "import" => import(obj).await,
+                "import" => self.import(obj).await,
                 "score" => score(obj, self.clock.as_ref()),
                 "plan" => plan(obj),
                 _ => Err(crate::unknown_action("reviver", ctx, ACTIONS)),
@@ -110,11 +128,44 @@ fn check_timezone(lead: &mut Obj) -> Option<Value> {
     problem.map(|reason| warning("timezone", &zone, reason))
 }
 
-/// `reviver.import`.
-async fn import(input: &Obj) -> Result<Value, StepError> {
-    let (records, source) = input::records(input, "leads", "source").await?;
+impl Reviver {
+    /// `reviver.import`.
+    async fn import(&self, input: &Obj) -> Result<Value, StepError> {
+        let (records, source) = input::records(input, "leads", "source").await?;
+        let (mut out, indices) = check_records(records);
+        let Some((store, default_tenant)) = &self.store else {
+            out.insert("persisted".into(), Value::Bool(false));
+            return finish(out, source);
+        };
+        let now = self.clock.now();
+        let tenant = crate::tenant_id(store, input, default_tenant, now).await?;
+        let label = source.as_deref().unwrap_or("inline");
+        persist::persist(store, tenant, label, now, &indices, &mut out).await?;
+        out.insert("persisted".into(), Value::Bool(true));
+        finish(out, source)
+    }
+}
+
+/// Adds the source and logs the counts.
+fn finish(mut out: Obj, source: Option<String>) -> Result<Value, StepError> {
+    let count = |k: &str| out["counts"][k].as_u64().unwrap_or(0);
+    tracing::info!(
+        total = count("total"),
+        imported = count("imported"),
+        rejected = count("rejected"),
+        persisted = out["persisted"].as_bool(),
+        "leads imported"
+    );
+    out.insert("source".into(), json!(source));
+    Ok(Value::Object(out))
+}
+
+/// The pure part of `import`: every record checked, the kept ones with their warnings,
+/// and the input position of each kept one.
+fn check_records(records: Vec<Value>) -> (Obj, Vec<usize>) {
     let total = records.len();
     let mut leads = Vec::with_capacity(total);
+    let mut indices = Vec::with_capacity(total);
     let mut rejected = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
     let (mut warnings_total, mut suppressed) = (0usize, 0usize);
@@ -155,25 +206,22 @@ async fn import(input: &Obj) -> Result<Value, StepError> {
         }
         lead.insert("warnings".into(), Value::Array(warnings));
         leads.push(Value::Object(lead));
+        indices.push(index);
     }
-    tracing::info!(
-        total,
-        imported = leads.len(),
-        rejected = rejected.len(),
-        "leads imported"
-    );
-    Ok(json!({
-        "source": source,
-        "counts": {
+    let mut out = Obj::new();
+    out.insert(
+        "counts".into(),
+        json!({
             "total": total,
             "imported": leads.len(),
             "rejected": rejected.len(),
             "warnings": warnings_total,
             "suppressed": suppressed,
-        },
-        "leads": leads,
-        "rejected": rejected,
-    }))
+        }),
+    );
+    out.insert("leads".into(), Value::Array(leads));
+    out.insert("rejected".into(), Value::Array(rejected));
+    (out, indices)
 }
 
 /// `reviver.score`.

@@ -55,7 +55,7 @@ fn one_of_each() -> Metrics {
     );
     m.provider_error("sendgrid", "send", "timeout");
     m.provider_cost("sendgrid", "emails", 1.0);
-    m.decision(DecisionLayer::Rules);
+    m.decision(DecisionLayer::Rules, "suppress_on_sms_stop");
     m.suppression("unsubscribe");
     m.set_domain_health("mail.acme.com", DomainTier::Good, 0.01, 0.0);
     m

@@ -136,6 +136,10 @@ async fn webhook_events_suppress_and_signal_the_leads_missions_once(
     let out = outreach.run(&ctx, reply.clone()).await?;
     assert_eq!(out["signal"], "lead.unsubscribed", "{out}");
     assert_eq!(out["duplicate"], false);
+    assert_eq!(
+        (&out["layer"], &out["rule"]),
+        (&json!("rules"), &json!("suppress_on_unsubscribe"))
+    );
     status_becomes(&store, unsubscribed, "cancelled").await?;
     assert_eq!(ledger(&store, "unsubscribe").await?, 1);
     let again = outreach.run(&ctx, reply).await?;
@@ -155,6 +159,10 @@ async fn webhook_events_suppress_and_signal_the_leads_missions_once(
     );
     let out = outreach.run(&ctx, stop).await?;
     assert_eq!(out["signal"], "lead.stop", "{out}");
+    assert_eq!(
+        (&out["layer"], &out["rule"]),
+        (&json!("rules"), &json!("suppress_on_sms_stop"))
+    );
     status_becomes(&store, stopped, "cancelled").await?;
     assert_eq!(ledger(&store, "sms_stop").await?, 1);
 
@@ -171,6 +179,8 @@ async fn webhook_events_suppress_and_signal_the_leads_missions_once(
     );
     let out = outreach.run(&ctx, ooo).await?;
     assert_eq!(out["signal"], "lead.out_of_office", "{out}");
+    // no LLM configured here: the deterministic classifier decides
+    assert_eq!(out["layer"], "fallback", "{out}");
     let signals = rex_store::load_signals(store.conn(), &[away]).await?;
     let got = signals
         .iter()

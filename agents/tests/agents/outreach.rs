@@ -558,6 +558,9 @@ async fn the_first_email_to_an_eu_lead_carries_the_notice_and_the_footer(
             )
             .await?;
         assert_eq!(out["status"], "sent", "{out}");
+        // the rule layer saw the send and agreed with the path's gates
+        assert_eq!(out["decision"]["layer"], "rules", "{out}");
+        assert_eq!(out["decision"]["rule"], "all_gates_passed", "{out}");
     }
     let entries = w.log.entries();
     assert_eq!(entries.len(), 2);

@@ -260,3 +260,142 @@ async fn bad_input_is_permanent_and_names_the_field() {
     let err = reviver.run(&ctx("explode"), json!({})).await.unwrap_err();
     assert!(err.message.contains("unknown action \"explode\""));
 }
+
+#[tokio::test]
+async fn import_without_a_store_writes_nothing_and_says_so() {
+    let out = import_demo().await;
+    assert_eq!(out["persisted"], json!(false));
+    assert!(out["counts"].get("inserted").is_none());
+}
+
+/// `reviver.import` with the domain store: leads upserted, suppressions on the ledger.
+mod on_the_store {
+    use rex_agents::reviver::Reviver;
+    use rex_domain::Channel;
+    use rex_domain_store::{
+        LeadFilter, LeadRow, create_tenant, import_leads, is_suppressed, lead_by_external_id,
+        list_leads, tenant_by_slug,
+    };
+    use rex_store::Store;
+    use rex_workers::Agent;
+    use serde_json::{Value, json};
+
+    use crate::common::{clock, ctx, demo, reachable_lead};
+
+    on_both_backends!(
+        import_persists_the_demo_leads_and_their_suppressions_once,
+        a_row_the_store_refuses_is_rejected_with_its_row_and_field,
+    );
+
+    fn reviver(store: &Store) -> Reviver {
+        Reviver::new(clock()).with_store(store.clone(), "default")
+    }
+
+    async fn import(store: &Store, input: Value) -> anyhow::Result<Value> {
+        Ok(reviver(store).run(&ctx("import"), input).await?)
+    }
+
+    async fn import_persists_the_demo_leads_and_their_suppressions_once(
+        store: &Store,
+    ) -> anyhow::Result<()> {
+        let c = store.conn();
+        let now = rex_domain::demo::as_of();
+        // another tenant's lead with the same CRM id must not be touched
+        let other = create_tenant(c, "other", "Other", now).await?.id;
+        let theirs = LeadRow {
+            external_id: "lead-0001".into(),
+            email: Some("someone@other.example".into()),
+            source: "crm".into(),
+            stage: "demo".into(),
+            ..LeadRow::default()
+        };
+        import_leads(c, other, &[theirs], now).await?;
+        let before = lead_by_external_id(c, other, "lead-0001").await?.unwrap();
+
+        let input = json!({"source": demo("leads.json"), "campaign_id": "camp-1"});
+        let first = import(store, input.clone()).await?;
+        assert_eq!(first["persisted"], json!(true));
+        let counts = &first["counts"];
+        let imported = counts["imported"].as_u64().unwrap();
+        assert_eq!(imported, 1000, "{counts}");
+        assert_eq!(counts["inserted"], json!(imported), "{counts}");
+        assert_eq!(counts["rejected"], json!(0), "{:#}", first["rejected"]);
+        assert_eq!(counts["ledger"], json!({"new": 12, "existing": 0}));
+
+        let tenant = tenant_by_slug(c, "default").await?.unwrap().id;
+        let stored = list_leads(
+            c,
+            tenant,
+            &LeadFilter {
+                limit: 5000,
+                ..LeadFilter::default()
+            },
+        )
+        .await?;
+        assert_eq!(stored.len() as u64, imported);
+        let unsubscribed = "lukasw@copperleafoutfitters.example";
+        assert!(
+            is_suppressed(c, tenant, Channel::Email, unsubscribed, now)
+                .await?
+                .is_some()
+        );
+        let entry = is_suppressed(c, tenant, Channel::Sms, "+6522415902", now)
+            .await?
+            .expect("an SMS STOP is on the ledger for the phone");
+        assert!(entry.source_event.starts_with("import:"));
+        assert!(entry.source_event.ends_with("leads.json"));
+        assert!(
+            is_suppressed(c, other, Channel::Email, unsubscribed, now)
+                .await?
+                .is_none(),
+            "the ledger is per tenant"
+        );
+
+        let second = import(store, input).await?;
+        let counts = &second["counts"];
+        assert_eq!(counts["inserted"], json!(0), "{counts}");
+        assert_eq!(counts["updated"], json!(0), "{counts}");
+        assert_eq!(counts["unchanged"], json!(imported), "{counts}");
+        assert_eq!(counts["ledger"], json!({"new": 0, "existing": 12}));
+        assert_eq!(
+            counts["companies"]["inserted"],
+            json!(0),
+            "companies too: {counts}"
+        );
+
+        let after = lead_by_external_id(c, other, "lead-0001").await?.unwrap();
+        assert_eq!(after, before, "another tenant's lead is not touched");
+        Ok(())
+    }
+
+    async fn a_row_the_store_refuses_is_rejected_with_its_row_and_field(
+        store: &Store,
+    ) -> anyhow::Result<()> {
+        let mut bad = reachable_lead("bad");
+        bad["country"] = json!("ZZ");
+        let out = import(
+            store,
+            json!({"tenant": "acme", "leads": [{"first_name": "No id"}, reachable_lead("good"), bad]}),
+        )
+        .await?;
+        assert_eq!(out["counts"]["imported"], json!(1), "{out:#}");
+        assert_eq!(out["counts"]["inserted"], json!(1));
+        assert_eq!(out["counts"]["rejected"], json!(2));
+        let refused = &out["rejected"][1];
+        assert_eq!(refused["id"], json!("bad"));
+        assert_eq!(refused["row"], json!(3));
+        assert_eq!(refused["field"], json!("country"));
+        let tenant = tenant_by_slug(store.conn(), "acme").await?.unwrap().id;
+        assert!(
+            lead_by_external_id(store.conn(), tenant, "bad")
+                .await?
+                .is_none()
+        );
+        assert!(
+            lead_by_external_id(store.conn(), tenant, "good")
+                .await?
+                .is_some()
+        );
+        Ok(())
+    }
+}

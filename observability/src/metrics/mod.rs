@@ -181,6 +181,7 @@ pub struct Metrics {
     error_kinds: BoundedLabel,
     cost_units: BoundedLabel,
     reasons: BoundedLabel,
+    rules: BoundedLabel,
     domains: BoundedLabel,
 }
 
@@ -457,9 +458,10 @@ impl Metrics {
                 IntCounterVec::new(
                     Opts::new(
                         "rex_decisions_total",
-                        "Decisions, by the layer that took them: state_machine, rules, llm, fallback.",
+                        "Decisions, by the layer that took them (state_machine, rules, llm, \
+                     fallback) and the named rule that decided.",
                     ),
-                    &["layer"],
+                    &["layer", "rule"],
                 ),
             ),
             suppressions: family(
@@ -515,6 +517,8 @@ impl Metrics {
             error_kinds: BoundedLabel::new("kind", 64),
             cost_units: BoundedLabel::new("unit", 16),
             reasons: BoundedLabel::new("reason", 64),
+            // 19 catalogued rules plus the layers' defaults and fallbacks
+            rules: BoundedLabel::new("rule", 64),
             domains: BoundedLabel::new("domain", 256),
             families: fams,
             registry,
@@ -718,9 +722,12 @@ impl Metrics {
         }
     }
 
-    /// One decision taken by `layer`.
-    pub fn decision(&self, layer: DecisionLayer) {
-        self.decisions.with_label_values(&[layer.as_str()]).inc();
+    /// One decision taken by `layer` under the named `rule` (`suppress_on_sms_stop`,
+    /// `llm_reasoner`, `all_gates_passed`…; bounded like every free-form label).
+    pub fn decision(&self, layer: DecisionLayer, rule: &str) {
+        self.decisions
+            .with_label_values(&[layer.as_str(), self.rules.admit(rule)])
+            .inc();
     }
 
     /// A send was stopped or an address suppressed for `reason` (`unsubscribe`,

@@ -208,9 +208,11 @@ fn providers_decisions_and_suppressions_are_counted() {
     m.provider_cost("llm", "prompt_tokens", 1200.0);
     m.provider_cost("llm", "prompt_tokens", -5.0);
     m.provider_cost("llm", "prompt_tokens", f64::NAN);
-    m.decision(DecisionLayer::Rules);
-    m.decision(DecisionLayer::Rules);
-    m.decision(DecisionLayer::Llm);
+    m.decision(DecisionLayer::Rules, "suppress_on_sms_stop");
+    m.decision(DecisionLayer::Rules, "suppress_on_sms_stop");
+    m.decision(DecisionLayer::Rules, "all_gates_passed");
+    m.decision(DecisionLayer::Llm, "llm_reasoner");
+    m.decision(DecisionLayer::Fallback, "deterministic_classifier");
     m.suppression("unsubscribe");
     m.mission_started("lead-reactivation");
     m.mission_finished("lead-reactivation", "succeeded");
@@ -241,11 +243,35 @@ fn providers_decisions_and_suppressions_are_counted() {
         Some(1200.0)
     );
     assert_eq!(
-        sample(&text, "rex_decisions_total", r#"layer="rules""#),
+        sample(
+            &text,
+            "rex_decisions_total",
+            r#"layer="rules",rule="suppress_on_sms_stop""#
+        ),
         Some(2.0)
     );
     assert_eq!(
-        sample(&text, "rex_decisions_total", r#"layer="llm""#),
+        sample(
+            &text,
+            "rex_decisions_total",
+            r#"layer="rules",rule="all_gates_passed""#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "rex_decisions_total",
+            r#"layer="llm",rule="llm_reasoner""#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "rex_decisions_total",
+            r#"layer="fallback",rule="deterministic_classifier""#
+        ),
         Some(1.0)
     );
     assert_eq!(
@@ -384,7 +410,10 @@ fn every_family_is_registered_once_and_the_global_set_renders() {
     assert_eq!(names.len(), 27);
     assert!(names.iter().all(|n| n.starts_with("rex_")));
 
-    metrics().decision(DecisionLayer::StateMachine);
-    assert!(render().contains(r#"rex_decisions_total{layer="state_machine"}"#));
+    metrics().decision(DecisionLayer::StateMachine, "sequence_not_active");
+    assert!(
+        render()
+            .contains(r#"rex_decisions_total{layer="state_machine",rule="sequence_not_active"}"#)
+    );
     assert!(render().contains("# TYPE rex_decisions_total counter"));
 }

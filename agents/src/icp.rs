@@ -2,11 +2,14 @@
 //!
 //! - `segment`: won customers (file `source`, or inline `customers`) through
 //!   `icp::build_profile`.
-//! - `build_profile`: `icp::targeting_recommendations` and a new profile version.
-//!   **Storage is deferred to the domain store**: versions are kept in this process's
-//!   memory (numbered from 1 at start), so `rescore` finds a version only on the worker
-//!   that built it. The output carries the profile itself, and `rescore` accepts it
-//!   inline (`profile`), which works anywhere.
+//! - `build_profile`: `icp::targeting_recommendations` and a new profile version. With
+//!   a store ([`Icp::with_store`]) the version is stored in the domain store for the
+//!   tenant (input `tenant`, else `REX_TENANT`) under the profile `name` (default
+//!   `default`), numbered from 1; without one it is kept in this process's memory
+//!   (numbered from 1 at start), so `rescore` finds it only on the worker that built
+//!   it. The output carries the profile itself, and `rescore` accepts it inline
+//!   (`profile`), which works anywhere. Without an inline profile, `rescore` with a
+//!   store loads the latest stored version (`profile_version`, when given, must be it).
 //! - `rescore`: `icp::lead_score` for each lead (file path or inline array in `leads`)
 //!   with the engagement points of `reviver::reactivation_score`. **Writing `fit` on
 //!   the stored leads is deferred**: the fits are returned (`fits`, by lead id).
@@ -14,12 +17,15 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+mod stored;
+
 use async_trait::async_trait;
 use rex_adapters::clock::Clock;
 use rex_domain::icp::{
     IcpProfile, WonCustomer, build_profile, lead_score, targeting_recommendations,
 };
 use rex_domain::reviver::reactivation_score;
+use rex_store::Store;
 use rex_workers::{Agent, StepError, TaskContext};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -34,6 +40,8 @@ pub struct Icp {
     clock: Arc<dyn Clock>,
     /// Profile versions built by this process; version `n` is at index `n - 1`.
     profiles: Mutex<Vec<IcpProfile>>,
+    /// Where versions are kept when set, with the tenant slug of a task that names none.
+    store: Option<(Store, String)>,
 }
 
 impl Icp {
@@ -41,7 +49,20 @@ impl Icp {
         Self {
             clock,
             profiles: Mutex::new(Vec::new()),
+            store: None,
         }
+    }
+
+    /// Profile versions are stored in `store`, for the input's `tenant` or else
+    /// `default_tenant` (created on first use).
+    pub fn with_store(mut self, store: Store, default_tenant: &str) -> Self {
+        self.store = Some((store, default_tenant.to_owned()));
+        self
+    }
+
+    /// The stored profile name the input asks for.
+    fn name(input: &Obj) -> Result<String, StepError> {
+        Ok(input::text(input, "input", "name")?.unwrap_or_else(|| stored::DEFAULT_NAME.into()))
     }
 
     fn store(&self, profile: IcpProfile) -> usize {
@@ -86,7 +107,7 @@ impl Agent for Icp {
             let obj = input::object(&input)?;
             match ctx.action.as_str() {
                 "segment" => segment(obj).await,
-                "build_profile" => self.build_profile(obj),
+                "build_profile" => self.build_profile(obj).await,
                 "rescore" => self.rescore(obj).await,
                 _ => Err(crate::unknown_action("icp", ctx, ACTIONS)),
             }
@@ -115,19 +136,28 @@ fn profile_from(value: &Value) -> Result<IcpProfile, StepError> {
 
 impl Icp {
     /// `icp.build_profile`.
-    fn build_profile(&self, input: &Obj) -> Result<Value, StepError> {
+    async fn build_profile(&self, input: &Obj) -> Result<Value, StepError> {
         let value = input
             .get("profile")
             .filter(|v| !v.is_null())
             .ok_or_else(|| bad("input.profile", "required"))?;
         let profile = profile_from(value)?;
         let recommendations = targeting_recommendations(&profile);
-        let version = self.store(profile.clone());
+        let (version, storage) = match &self.store {
+            Some((store, default)) => {
+                let now = self.clock.now();
+                let tenant = crate::tenant_id(store, input, default, now).await?;
+                let name = Self::name(input)?;
+                let v = stored::put(store, tenant, &name, &profile, now).await?;
+                (json!(v), "domain_store")
+            }
+            None => (json!(self.store(profile.clone())), "process_memory"),
+        };
         Ok(json!({
             "version": version,
             "recommendations": recommendations,
             "profile": profile,
-            "storage": "process_memory",
+            "storage": storage,
         }))
     }
 
@@ -138,6 +168,12 @@ impl Icp {
             input::whole(input, "profile_version", u64::MAX)?,
         ) {
             (Some(p), version) if !p.is_null() => (profile_from(p)?, version),
+            (_, wanted) if let Some((store, default)) = &self.store => {
+                let tenant = crate::tenant_id(store, input, default, self.clock.now()).await?;
+                let name = Self::name(input)?;
+                let (profile, v) = stored::latest(store, tenant, &name, wanted).await?;
+                (profile, u64::try_from(v).ok())
+            }
             (_, Some(version)) => (self.version(version)?, Some(version)),
             _ => {
                 return Err(bad(

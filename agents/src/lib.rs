@@ -14,13 +14,12 @@
 //! `outreach.handle_event` (module [`events`]) publishes `lead.*` signals through an
 //! [`rex_engine::Engine`] handle, so it is offered only by [`register_with_engine`].
 //!
-//! `reviver.import` upserts the leads and records their suppressions when [`register`]
-//! is given a store, and writes nothing without one.
+//! With a store ([`register`] given one), `reviver.import` upserts the leads and records
+//! their suppressions, `scraper.enrich` keeps its 30-day cache per tenant and
+//! `icp.build_profile` stores numbered profile versions; without one they write nothing
+//! (cache and profiles then live in process memory).
 //!
-//! Not here: the other effects the contract puts on the domain store — profile
-//! versions (`icp.build_profile`, kept in process memory for now), lead `fit` writes
-//! (`icp.rescore`), the 30-day enrichment cache (`scraper.enrich`, in process memory
-//! for now) and stored reports
+//! Not here yet: lead `fit` writes (`icp.rescore`) and stored reports
 //! (`analytics.report`, which reads events from its input). This crate must not depend
 //! on the broker: the worker runtime does that IO; the engine is used only as the
 //! handle `handle_event` publishes through. It uses the store only
@@ -98,9 +97,17 @@ fn register_inner(
         Some((s, _)) => reviver.with_store(s.clone(), &config.outreach.tenant),
         None => reviver,
     }));
-    registry.register(Arc::new(icp::Icp::new(config.clock.clone())));
+    let icp = icp::Icp::new(config.clock.clone());
+    registry.register(Arc::new(match &store {
+        Some((s, _)) => icp.with_store(s.clone(), &config.outreach.tenant),
+        None => icp,
+    }));
     registry.register(Arc::new(personalizer::Personalizer::from_config(&config)?));
-    registry.register(Arc::new(scraper::Scraper::from_config(&config)?));
+    let scraper = scraper::Scraper::from_config(&config)?;
+    registry.register(Arc::new(match &store {
+        Some((s, _)) => scraper.with_store(s.clone(), &config.outreach.tenant),
+        None => scraper,
+    }));
     registry.register(Arc::new(analytics::Analytics));
     if let Some((store, engine)) = store {
         registry.register(Arc::new(deliverability::Deliverability::new(

@@ -17,13 +17,19 @@
 //! `quality` is `scraper::quality_score`.
 //!
 //! Errors: a lead left without the data it wanted because a provider answered 429/5xx
-//! or timed out fails the step retryably; lookups already made are in this worker's
-//! in-memory cache, so the retry does not pay for them again. **Deferred to the domain
-//! store:** the shared 30-day cache (this process's memory for now) and the usage rows
-//! (usage records go to the configured `UsageSink`).
+//! or timed out fails the step retryably; lookups already made are in the cache, so the
+//! retry does not pay for them again.
+//!
+//! The 30-day cache: with a store ([`Scraper::with_store`]) it is the domain store's
+//! `enrichment_cache`, per tenant (input `tenant`, else `REX_TENANT`), shared by every
+//! worker; without one it is this process's memory. Each lead's `enrichment.cache_hit`
+//! says whether its answer came from the cache. **Deferred to the domain store:** the
+//! usage rows (usage records go to the configured `UsageSink`).
 //!
 //! Country and company are never looked up: the adapters' contact has no country, and
 //! the company comes with the lead.
+
+mod cache;
 
 use std::sync::Arc;
 
@@ -41,9 +47,11 @@ use rex_domain::scraper::{
     Budget, EmailVerification, EnrichedRecord, Field, Provenance, Provider, data_sources,
     default_providers, email_risk, is_fresh, quality_score, waterfall_order,
 };
+use rex_store::Store;
 use rex_workers::{Agent, StepError, TaskContext};
 use serde_json::{Value, json};
 use tracing::Instrument;
+use uuid::Uuid;
 
 use crate::config::AgentsConfig;
 use crate::error::AgentsError;
@@ -58,8 +66,11 @@ pub struct Scraper {
     hunter: Arc<dyn EnrichmentProvider>,
     apollo: Arc<dyn EnrichmentProvider>,
     verifier: Option<Arc<dyn EmailVerifier>>,
+    /// The cache without a store.
     cache: Arc<dyn EnrichmentCache>,
     clock: Arc<dyn Clock>,
+    /// Where the cache lives when set, with the tenant slug of a task that names none.
+    store: Option<(Store, String)>,
 }
 
 impl Scraper {
@@ -97,7 +108,30 @@ impl Scraper {
             verifier,
             cache: Arc::new(MemoryCache::new()),
             clock: config.clock.clone(),
+            store: None,
         })
+    }
+
+    /// The 30-day cache is kept in `store`, for the input's `tenant` or else
+    /// `default_tenant` (created on first use).
+    pub fn with_store(mut self, store: Store, default_tenant: &str) -> Self {
+        self.store = Some((store, default_tenant.to_owned()));
+        self
+    }
+
+    /// The cache for one lead's lookup: the store's entry for `key`, or this process's.
+    async fn cache_for(
+        &self,
+        tenant: Option<Uuid>,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Arc<dyn EnrichmentCache>, StepError> {
+        match (&self.store, tenant) {
+            (Some((store, _)), Some(tenant)) => Ok(Arc::new(
+                cache::StoreCache::load(store, tenant, key, now).await?,
+            )),
+            _ => Ok(self.cache.clone()),
+        }
     }
 }
 
@@ -363,6 +397,10 @@ impl Scraper {
             })?;
         let limit = u32::try_from(limit).unwrap_or(u32::MAX / 1000);
         let now = self.clock.now();
+        let tenant = match &self.store {
+            Some((store, default)) => Some(crate::tenant_id(store, input, default, now).await?),
+            None => None,
+        };
         let profiles = default_providers();
         let mut spend = Spend::new(Credits::whole(limit));
         let mut spent = Spent::default();
@@ -377,6 +415,7 @@ impl Scraper {
             let (fields, verify) = wanted(obj, &provenance, now, status);
             let mut steps = Vec::new();
             let mut note = None;
+            let mut cache_hit = false;
             if !fields.is_empty() {
                 let order = waterfall_order(&profiles, &fields);
                 let first_cost = order
@@ -396,12 +435,14 @@ impl Scraper {
                 } else {
                     let providers: Vec<_> =
                         order.iter().filter_map(|p| self.provider(*p)).collect();
-                    let mut waterfall = Waterfall::new(self.cache.clone(), providers)
-                        .with_clock(self.clock.clone());
+                    let person = query(obj, &path)?;
+                    let cache = self.cache_for(tenant, &person.cache_key(), now).await?;
+                    let mut waterfall =
+                        Waterfall::new(cache, providers).with_clock(self.clock.clone());
                     if let Some(v) = &self.verifier {
                         waterfall = waterfall.with_verifier(v.clone());
                     }
-                    let result = waterfall.enrich(&query(obj, &path)?, &mut spend).await;
+                    let result = waterfall.enrich(&person, &mut spend).await;
                     if result.worth_retrying()
                         && let Some(error) = result.steps.iter().find_map(|s| match &s.outcome {
                             StepOutcome::Failed {
@@ -415,6 +456,7 @@ impl Scraper {
                             "{path} ({id}): enrichment: {error}"
                         )));
                     }
+                    cache_hit = result.from_cache;
                     spent.cache_hits += usize::from(result.from_cache);
                     spent.skipped_budget += usize::from(result.stopped_by_budget);
                     for s in &result.steps {
@@ -458,7 +500,8 @@ impl Scraper {
             lead.insert("provenance".into(), json!(provenance));
             lead.insert(
                 "enrichment".into(),
-                json!({"wanted": fields, "verify": verify, "steps": steps, "note": note}),
+                json!({"wanted": fields, "verify": verify, "steps": steps, "note": note,
+                       "cache_hit": cache_hit}),
             );
             out.push(Value::Object(lead));
         }
@@ -473,6 +516,7 @@ impl Scraper {
                 "dry_run_lookups": spent.dry_run_lookups,
                 "skipped_budget": spent.skipped_budget,
                 "up_to_date": spent.up_to_date,
+                "cache": if self.store.is_some() { "domain_store" } else { "process_memory" },
                 "providers": {"hunter": mode(self.hunter.as_ref()), "apollo": mode(self.apollo.as_ref())},
             },
         }))

@@ -12,6 +12,14 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use crate::common::{clock, ctx, http, leads, reachable_lead};
 
 fn scraper(hunter: &MockServer, apollo: &MockServer) -> Scraper {
+    scraper_at(hunter, apollo, clock())
+}
+
+fn scraper_at(
+    hunter: &MockServer,
+    apollo: &MockServer,
+    clock: std::sync::Arc<dyn rex_adapters::clock::Clock>,
+) -> Scraper {
     let mut h = HunterConfig::new("hunter-key");
     h.base_url = Url::parse(&hunter.uri()).unwrap();
     h.http = http();
@@ -23,7 +31,7 @@ fn scraper(hunter: &MockServer, apollo: &MockServer) -> Scraper {
         apollo: Some(a),
         ..AgentsConfig::default()
     }
-    .with_clock(clock());
+    .with_clock(clock);
     Scraper::from_config(&config).unwrap()
 }
 
@@ -228,4 +236,136 @@ async fn without_keys_the_stand_ins_record_lookups_and_spend_nothing() {
         .await
         .unwrap_err();
     assert!(err.message.starts_with("input.budget: required"));
+}
+
+/// `scraper.enrich` with the 30-day cache in the domain store.
+mod on_the_store {
+    use std::sync::Arc;
+
+    use chrono::Duration;
+    use rex_adapters::clock::{Clock, ManualClock};
+    use rex_adapters::enrichment::PersonQuery;
+    use rex_domain_store::{get_fresh_enrichment, tenant_by_slug};
+    use rex_store::Store;
+    use rex_workers::Agent;
+    use serde_json::{Value, json};
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    use super::{apollo_match, apollo_person, emailless, scraper_at};
+    use crate::common::{ctx, leads};
+
+    on_both_backends!(
+        a_second_enrich_of_the_same_lead_is_answered_by_the_store,
+        a_cache_entry_older_than_thirty_days_is_looked_up_again,
+    );
+
+    /// Apollo knows Lee's verified address; Hunter must not be asked for it.
+    async fn servers(apollo_calls: u64) -> (MockServer, MockServer) {
+        let (hunter, apollo) = (MockServer::start().await, MockServer::start().await);
+        apollo_match("Lee")
+            .respond_with(apollo_person("Lee", Some("lee@acme.example"), "verified"))
+            .expect(apollo_calls)
+            .mount(&apollo)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v2/email-finder"))
+            .respond_with(ResponseTemplate::new(500))
+            .expect(0)
+            .mount(&hunter)
+            .await;
+        (hunter, apollo)
+    }
+
+    async fn enrich(scraper: &rex_agents::scraper::Scraper) -> anyhow::Result<Value> {
+        let out = scraper
+            .run(
+                &ctx("enrich"),
+                json!({"leads": [emailless("l1", "Lee")], "budget": 100}),
+            )
+            .await?;
+        Ok(leads(&out)[0].clone())
+    }
+
+    async fn calls(server: &MockServer) -> usize {
+        server.received_requests().await.map_or(0, |r| r.len())
+    }
+
+    /// The key the waterfall files Lee under.
+    fn lee_key() -> String {
+        let lead = emailless("l1", "Lee");
+        PersonQuery {
+            first_name: Some("Lee".into()),
+            last_name: Some("Doe".into()),
+            domain: lead["company"]["domain"].as_str().map(str::to_owned),
+            company: lead["company"]["name"].as_str().map(str::to_owned),
+            email: None,
+            linkedin_url: lead["linkedin_url"].as_str().map(str::to_owned),
+        }
+        .cache_key()
+    }
+
+    async fn a_second_enrich_of_the_same_lead_is_answered_by_the_store(
+        store: &Store,
+    ) -> anyhow::Result<()> {
+        let (hunter, apollo) = servers(1).await;
+        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(rex_domain::demo::as_of()));
+        let first = enrich(
+            &scraper_at(&hunter, &apollo, clock.clone()).with_store(store.clone(), "default"),
+        )
+        .await?;
+        assert_eq!(first["email"], "lee@acme.example");
+        assert_eq!(first["enrichment"]["cache_hit"], false);
+
+        let before = (calls(&hunter).await, calls(&apollo).await);
+        // another worker: nothing in its memory, the store answers
+        let second = enrich(
+            &scraper_at(&hunter, &apollo, clock.clone()).with_store(store.clone(), "default"),
+        )
+        .await?;
+        assert_eq!(second["enrichment"]["cache_hit"], true, "{second}");
+        assert_eq!(second["email"], "lee@acme.example");
+        assert_eq!(second["enrichment"]["steps"][0]["operation"], "cache");
+        let after = (calls(&hunter).await, calls(&apollo).await);
+        assert_eq!(
+            before, after,
+            "no HTTP call to Hunter or Apollo on a cache hit"
+        );
+
+        let tenant = tenant_by_slug(store.conn(), "default")
+            .await?
+            .expect("tenant");
+        let row = get_fresh_enrichment(store.conn(), tenant.id, &lee_key(), clock.now())
+            .await?
+            .expect("cached");
+        assert_eq!(row.provider, "apollo");
+        Ok(())
+    }
+
+    async fn a_cache_entry_older_than_thirty_days_is_looked_up_again(
+        store: &Store,
+    ) -> anyhow::Result<()> {
+        let (hunter, apollo) = servers(2).await;
+        let manual = Arc::new(ManualClock::new(rex_domain::demo::as_of()));
+        let clock: Arc<dyn Clock> = manual.clone();
+        let scraper =
+            scraper_at(&hunter, &apollo, clock.clone()).with_store(store.clone(), "default");
+        let first = enrich(&scraper).await?;
+        assert_eq!(first["enrichment"]["cache_hit"], false);
+
+        manual.advance(Duration::days(31));
+        let tenant = tenant_by_slug(store.conn(), "default")
+            .await?
+            .expect("tenant");
+        let stale = get_fresh_enrichment(store.conn(), tenant.id, &lee_key(), clock.now()).await?;
+        assert!(stale.is_none(), "31 days old is not fresh");
+
+        let again = enrich(&scraper).await?;
+        assert_eq!(again["enrichment"]["cache_hit"], false, "{again}");
+        let row = get_fresh_enrichment(store.conn(), tenant.id, &lee_key(), clock.now())
+            .await?
+            .expect("refreshed");
+        assert_eq!(row.fetched_at, rex_store::to_db_precision(clock.now()));
+        Ok(())
+    }
 }

@@ -67,12 +67,12 @@ use rex_domain::outreach::{
 use rex_domain::personalizer::{ComplianceSettings, Draft, Recipient, finalize_email};
 use rex_domain::{Channel, ConsentFlags};
 use rex_domain_store::codec::enum_text;
-use rex_domain_store::entity::{mailboxes, messages};
+use rex_domain_store::entity::messages;
 use rex_domain_store::{
-    DryRunFilter, Intent, LeadRow, NewDryRun, NewIntent, NewSuppression, Receipt, ReceiptStatus,
-    address_hash, campaign_by_name, create_campaign, hour_start, import_leads, is_suppressed,
-    lead_by_external_id, list_dry_run, record_dry_run, record_intent, record_receipt,
-    release_channel_slot, release_mailbox_slot, suppress, take_channel_slot, take_mailbox_slot,
+    Intent, LeadRow, NewIntent, NewSuppression, Receipt, ReceiptStatus, address_hash,
+    campaign_by_name, create_campaign, hour_start, import_leads, is_suppressed,
+    lead_by_external_id, record_intent, record_receipt, release_channel_slot, release_mailbox_slot,
+    suppress, take_channel_slot, take_mailbox_slot,
 };
 use rex_store::Store;
 use rex_workers::{Agent, StepError, TaskContext};
@@ -85,6 +85,13 @@ use uuid::Uuid;
 use crate::deliverability::{rotation, senders};
 use crate::input::{self, Obj, bad, parse, text};
 use crate::{AgentsConfig, AgentsError, OutreachSettings, store_error};
+
+mod errors;
+mod linkedin;
+mod reconcile;
+
+use errors::{address_refusal, error_kind, nothing_sent};
+use reconcile::{dry_entry, find_message, has_sent_before};
 
 const ACTIONS: &[&str] = &["send", "linkedin_task"];
 /// With an engine to publish signals through (see [`Outreach::with_events`]).
@@ -296,59 +303,6 @@ fn next_utc_midnight(now: DateTime<Utc>) -> DateTime<Utc> {
 struct Slots {
     mailbox: Option<(Uuid, String)>,
     at: DateTime<Utc>,
-}
-
-/// Whether the provider certainly did not act on the request.
-fn nothing_sent(e: &ProviderError) -> bool {
-    matches!(
-        e,
-        ProviderError::Connect { .. }
-            | ProviderError::RateLimited { .. }
-            | ProviderError::Unavailable { .. }
-            | ProviderError::Timeout {
-                outcome_unknown: false,
-                ..
-            }
-            | ProviderError::Interrupted {
-                outcome_unknown: false,
-                ..
-            }
-    )
-}
-
-/// The ledger reason when a refusal says the address itself is bad or opted out.
-fn address_refusal(channel: Channel, e: &ProviderError) -> Option<SuppressionReason> {
-    match e {
-        ProviderError::RecipientOptedOut { .. } => Some(SuppressionReason::SmsStop),
-        ProviderError::Rejected { code, fields, .. } => {
-            let bad_to = match channel {
-                // SendGrid: {"field": "personalizations.0.to.0.email"}
-                Channel::Email => fields.iter().any(|f| {
-                    f.field.as_deref().is_some_and(|name| {
-                        name.starts_with("personalizations") && name.contains(".to.")
-                    })
-                }),
-                // Twilio 21211: invalid 'To' phone number
-                _ => code.as_deref() == Some("21211"),
-            };
-            bad_to.then_some(SuppressionReason::HardBounce)
-        }
-        _ => None,
-    }
-}
-
-fn error_kind(e: &ProviderError) -> &'static str {
-    match e {
-        ProviderError::RateLimited { .. } => "rate_limited",
-        ProviderError::Unavailable { .. } => "unavailable",
-        ProviderError::Rejected { .. } => "rejected",
-        ProviderError::Unauthorized { .. } => "unauthorized",
-        ProviderError::RecipientOptedOut { .. } => "opted_out",
-        ProviderError::Timeout { .. } => "timeout",
-        ProviderError::Connect { .. } | ProviderError::Interrupted { .. } => "transport",
-        ProviderError::InvalidInput { .. } => "invalid_input",
-        _ => "other",
-    }
 }
 
 fn hash_body(parts: &[&str]) -> String {
@@ -840,201 +794,12 @@ impl Outreach {
             .map(|_| ())
             .map_err(|e| store_error("suppression ledger", &e))
     }
-
-    /// The answer for a message already on record.
-    async fn replay(
-        &self,
-        tenant: Uuid,
-        message: messages::Model,
-        out: &Out,
-        now: DateTime<Utc>,
-    ) -> Result<Value, StepError> {
-        let receipt = message
-            .receipt()
-            .map_err(|e| store_error("message receipt", &e))?;
-        let receipt = match receipt {
-            Some(r) => r,
-            None => self.reconcile(tenant, &message, out, now).await?,
-        };
-        let mailbox = match message.mailbox_id {
-            Some(id) => mailboxes::Entity::find_by_id(id)
-                .filter(mailboxes::Column::TenantId.eq(tenant))
-                .one(self.store.conn())
-                .await
-                .map_err(|e| store_error("mailbox", &e.into()))?
-                .map(|m| m.address),
-            None => None,
-        };
-        let detail = receipt.detail.clone().unwrap_or_default();
-        let mut answer = match receipt.status {
-            ReceiptStatus::Sent => {
-                let reason = detail
-                    .starts_with("outcome_unknown")
-                    .then(|| "outcome_unknown".to_owned());
-                out.json(
-                    "sent",
-                    reason,
-                    None,
-                    mailbox.as_deref(),
-                    receipt.provider_message_id.as_deref(),
-                )
-            }
-            ReceiptStatus::NotSent => out.skipped("not_sent"),
-            ReceiptStatus::Rejected => match detail.split_once(':').map(|(r, _)| r) {
-                Some(r @ ("hard_bounce" | "sms_stop")) => {
-                    out.json("suppressed", Some(r.to_owned()), None, None, None)
-                }
-                _ => {
-                    return Err(StepError::permanent(format!(
-                        "{}: {detail}",
-                        out.message_id
-                    )));
-                }
-            },
-        };
-        answer["replayed"] = Value::Bool(true);
-        Ok(answer)
-    }
-
-    /// Settles an intent without a receipt, without sending (module docs).
-    async fn reconcile(
-        &self,
-        tenant: Uuid,
-        message: &messages::Model,
-        out: &Out,
-        now: DateTime<Utc>,
-    ) -> Result<Receipt, StepError> {
-        if now - message.intended_at < RECONCILE_GRACE {
-            return Err(StepError::retryable(format!(
-                "{}: an earlier attempt may still be sending; reconciling after {} minutes",
-                out.message_id,
-                RECONCILE_GRACE.num_minutes()
-            )));
-        }
-        let receipt = match self.mode(out.channel) {
-            Mode::DryRun => {
-                let filter = DryRunFilter {
-                    message_id: Some(message.id),
-                    limit: 1,
-                    ..DryRunFilter::default()
-                };
-                let found = list_dry_run(self.store.conn(), tenant, &filter)
-                    .await
-                    .map_err(|e| store_error("dry-run log", &e))?;
-                match found.first() {
-                    Some(e) => Receipt {
-                        provider_message_id: None,
-                        status: ReceiptStatus::Sent,
-                        detail: Some(format!("dry_run {} (reconciled)", e.id)),
-                        at: now,
-                    },
-                    None => Receipt {
-                        provider_message_id: None,
-                        status: ReceiptStatus::NotSent,
-                        detail: Some("reconciled: not in the dry-run log".into()),
-                        at: now,
-                    },
-                }
-            }
-            Mode::Live => Receipt {
-                provider_message_id: None,
-                status: ReceiptStatus::Sent,
-                detail: Some("outcome_unknown: intent without receipt, not resent".into()),
-                at: now,
-            },
-        };
-        tracing::warn!(intent = %message.id, status = ?receipt.status, "reconciled an intent without a receipt");
-        record_receipt(self.store.conn(), tenant, message.id, &receipt)
-            .await
-            .map_err(|e| store_error("message receipt", &e))
-    }
-
-    /// Copies the stand-in's entry `entry` to the tenant's persisted dry-run log, linked
-    /// to the intent; `None` when the in-memory log no longer holds it (logged).
-    async fn persist_dry_run(
-        &self,
-        tenant: Uuid,
-        intent_id: Uuid,
-        entry: u64,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Uuid>, StepError> {
-        let Some(e) = self.dry_run.get(entry) else {
-            tracing::warn!(entry, intent = %intent_id, "dry-run entry gone from the in-memory log");
-            return Ok(None);
-        };
-        let row = NewDryRun {
-            message_id: Some(intent_id),
-            provider: e.provider.as_str().to_owned(),
-            operation: e.operation.to_owned(),
-            recipient: e.recipient,
-            headers: e.headers,
-            rendered: e.rendered,
-            at: now,
-        };
-        let stored = record_dry_run(self.store.conn(), tenant, &row)
-            .await
-            .map_err(|e| store_error("dry-run log", &e))?;
-        Ok(Some(stored.id))
-    }
-
-    /// `outreach.linkedin_task`: a human task, keyed by the message id so that a retry
-    /// finds the same one.
-    async fn linkedin_task(&self, ctx: &TaskContext, obj: &Obj) -> Result<Value, StepError> {
-        let now = self.clock.now();
-        let lead = match obj.get("lead") {
-            Some(Value::Object(lead)) => lead,
-            _ => return Err(bad("input.lead", "required (an object)")),
-        };
-        let lead_id =
-            text(lead, "input.lead", "id")?.ok_or_else(|| bad("input.lead.id", "required"))?;
-        tracing::Span::current().record("rex.lead", lead_id.as_str());
-        let message_id = format!("{}:{}", ctx.mission_id, ctx.step_id);
-        let consent = parse::<ConsentFlags>(lead, "input.lead", "consent")?.unwrap_or_default();
-        if consent_gate(Channel::Linkedin, None, &consent).is_err() {
-            return Ok(
-                json!({"status": "skipped", "task_id": null, "reason": "lead objected to LinkedIn"}),
-            );
-        }
-        // an objection or do-not-contact on any of the lead's addresses covers LinkedIn
-        let tenant = crate::tenant_id(&self.store, obj, &self.settings.tenant, now).await?;
-        for (channel, field) in [(Channel::Email, "email"), (Channel::Sms, "phone")] {
-            let Some(address) = text(lead, "input.lead", field)? else {
-                continue;
-            };
-            let hit = is_suppressed(self.store.conn(), tenant, channel, &address, now)
-                .await
-                .map_err(|e| store_error("suppression ledger", &e))?;
-            if let Some(entry) = hit
-                && (entry.reason == enum_text(&SuppressionReason::Objection)
-                    || entry.reason == enum_text(&SuppressionReason::DoNotContact))
-            {
-                return Ok(json!({"status": "skipped", "task_id": null, "reason": entry.reason}));
-            }
-        }
-        let task_id = format!("li-{}", &hash_body(&[&message_id])[..12]);
-        Ok(json!({
-            "status": "task_created",
-            "task_id": task_id,
-            "reason": null,
-            "message_id": message_id,
-            "profile_url": text(lead, "input.lead", "linkedin_url")?,
-            "message": text(obj, "input", "message.body")?,
-            "due_at": (now + Duration::days(2)).to_rfc3339(),
-        }))
-    }
 }
 
 struct Composed {
     subject: Option<String>,
     body: String,
     unsubscribe_url: String,
-}
-
-fn dry_entry(delivery: &rex_adapters::Delivery) -> Option<u64> {
-    match delivery {
-        rex_adapters::Delivery::DryRun { entry } => Some(*entry),
-        rex_adapters::Delivery::Sent => None,
-    }
 }
 
 fn recipient_address(lead: &Obj, email: &str) -> Address {
@@ -1047,41 +812,4 @@ fn recipient_address(lead: &Obj, email: &str) -> Address {
     } else {
         Address::named(email, name.join(" "))
     }
-}
-
-/// The message of (lead, campaign, message id), if any.
-async fn find_message(
-    store: &Store,
-    tenant: Uuid,
-    lead: Uuid,
-    campaign: Uuid,
-    message_id: &str,
-) -> Result<Option<messages::Model>, StepError> {
-    messages::Entity::find()
-        .filter(messages::Column::TenantId.eq(tenant))
-        .filter(messages::Column::LeadId.eq(lead))
-        .filter(messages::Column::CampaignId.eq(campaign))
-        .filter(messages::Column::StepKey.eq(message_id))
-        .one(store.conn())
-        .await
-        .map_err(|e| store_error("message", &e.into()))
-}
-
-/// Whether Rex already sent this lead something on this channel (Art. 14 notice and
-/// the SMS opt-out line go on the first message only).
-async fn has_sent_before(
-    store: &Store,
-    tenant: Uuid,
-    lead: Uuid,
-    channel: Channel,
-) -> Result<bool, StepError> {
-    let found = messages::Entity::find()
-        .filter(messages::Column::TenantId.eq(tenant))
-        .filter(messages::Column::LeadId.eq(lead))
-        .filter(messages::Column::Channel.eq(enum_text(&channel)))
-        .filter(messages::Column::ReceiptStatus.eq(enum_text(&ReceiptStatus::Sent)))
-        .one(store.conn())
-        .await
-        .map_err(|e| store_error("messages", &e.into()))?;
-    Ok(found.is_some())
 }

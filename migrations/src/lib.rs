@@ -30,6 +30,9 @@ mod m20260104_000023_messages;
 mod m20260104_000024_suppressions;
 mod m20260104_000025_enrichment_icp_experiments;
 mod m20260104_000026_dry_run_log;
+mod m20260201_000030_mission_tenants;
+mod m20260201_000031_api_keys;
+mod m20260201_000032_mission_rls;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -59,6 +62,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20260104_000024_suppressions::Migration),
             Box::new(m20260104_000025_enrichment_icp_experiments::Migration),
             Box::new(m20260104_000026_dry_run_log::Migration),
+            Box::new(m20260201_000030_mission_tenants::Migration),
+            Box::new(m20260201_000031_api_keys::Migration),
+            Box::new(m20260201_000032_mission_rls::Migration),
         ]
     }
 }

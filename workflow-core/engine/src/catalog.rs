@@ -51,6 +51,13 @@ impl Catalog {
         }
     }
 
+    /// The rules new definitions are validated with (e.g. the agents this deployment
+    /// knows), for callers that want the structured problems of
+    /// [`rex_core::validate::load`] rather than [`EngineError::Invalid`]'s text.
+    pub fn options(&self) -> &ValidateOptions {
+        &self.options
+    }
+
     /// Validates a definition without storing it.
     pub fn check(&self, bytes: &[u8], file: Option<&str>) -> Result<Workflow, EngineError> {
         load(bytes, file, &self.options)

@@ -108,9 +108,20 @@ impl Engine {
         self.updates.subscribe()
     }
 
-    /// Creates a mission and dispatches its first steps.
-    #[tracing::instrument(skip_all, fields(rex.definition = %req.definition, rex.mission.id))]
+    /// Creates a mission of the `default` tenant and dispatches its first steps.
     pub async fn start_mission(&self, req: StartMission) -> Result<Started, EngineError> {
+        self.start_mission_for(missions::DEFAULT_TENANT, req).await
+    }
+
+    /// Creates a mission owned by `tenant` (a tenant slug) and dispatches its first
+    /// steps. The idempotency key is global: a caller serving several tenants scopes it
+    /// itself (the HTTP API prefixes it with the tenant).
+    #[tracing::instrument(skip_all, fields(rex.definition = %req.definition, rex.mission.id))]
+    pub async fn start_mission_for(
+        &self,
+        tenant: &str,
+        req: StartMission,
+    ) -> Result<Started, EngineError> {
         let registered = self.catalog.get(&req.definition, req.version).await?;
         let workflow = registered.workflow;
         let input = bind_inputs(&workflow, &req.input).map_err(|problems| {
@@ -149,6 +160,7 @@ impl Engine {
             created_at: now,
             updated_at: now,
             finished_at: None,
+            tenant_id: tenant.to_owned(),
         };
         update_mission_row(&mut row, &state, now);
         let step_rows: Vec<steps::Model> = (0..workflow.steps.len())
@@ -161,6 +173,7 @@ impl Engine {
                 definition_id: registered.row.id,
                 workflow: &workflow,
                 trace_context: trace_context.as_deref(),
+                tenant_id: tenant,
                 parent: None,
             },
             &state,
@@ -352,6 +365,7 @@ impl Engine {
                     definition_id: row.definition_id,
                     workflow: &workflow,
                     trace_context: row.trace_context.as_deref(),
+                    tenant_id: &row.tenant_id,
                     parent: parents.get(&row.id),
                 },
                 &state,
@@ -458,6 +472,8 @@ pub(crate) struct Owner<'a> {
     pub(crate) definition_id: Uuid,
     pub(crate) workflow: &'a Arc<Workflow>,
     pub(crate) trace_context: Option<&'a str>,
+    /// Its tenant, inherited by the child missions it spawns.
+    pub(crate) tenant_id: &'a str,
     /// Set when the mission is a child of a fan-out.
     pub(crate) parent: Option<&'a mission_parents::Model>,
 }
@@ -546,6 +562,7 @@ impl Effects {
                         definition_id: owner.definition_id,
                         workflow: workflow.clone(),
                         trace_context: trace_context.map(str::to_owned),
+                        tenant_id: owner.tenant_id.to_owned(),
                         step,
                         attempt,
                         children,

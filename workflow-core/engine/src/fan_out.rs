@@ -31,6 +31,8 @@ pub(crate) struct Spawn {
     pub(crate) definition_id: Uuid,
     pub(crate) workflow: Arc<Workflow>,
     pub(crate) trace_context: Option<String>,
+    /// The parent's tenant: children belong to it too.
+    pub(crate) tenant_id: String,
     pub(crate) step: usize,
     pub(crate) attempt: u32,
     pub(crate) children: Vec<ChildSpec>,
@@ -144,6 +146,7 @@ impl Engine {
                         created_at: now,
                         updated_at: now,
                         finished_at: None,
+                        tenant_id: spawn.tenant_id.clone(),
                     };
                     update_mission_row(&mut row, &state, now);
                     step_rows.extend(
@@ -161,6 +164,7 @@ impl Engine {
                             definition_id,
                             workflow: &child_wf,
                             trace_context: spawn.trace_context.as_deref(),
+                            tenant_id: &spawn.tenant_id,
                             parent: Some(&link),
                         },
                         &state,

@@ -34,8 +34,8 @@ pub use query::dead_letters::{
 };
 pub use query::definitions::{NewDefinition, PutDefinition};
 pub use query::missions::{
-    Family, MissionFilter, insert_mission, insert_missions, lock_mission, lock_missions,
-    update_missions,
+    Family, MissionFilter, MissionScope, insert_mission, insert_missions, list_missions_in,
+    lock_mission, lock_missions, tenant_mission, update_missions,
 };
 pub use query::outbox::{NewOutbox, claim_outbox, delete_outbox, insert_outbox};
 pub use query::parents::{

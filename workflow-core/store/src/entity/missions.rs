@@ -36,7 +36,13 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub finished_at: Option<DateTimeUtc>,
+    /// The slug of the tenant the mission belongs to; `default` outside the HTTP API.
+    /// Child missions of a fan-out belong to their parent's tenant.
+    pub tenant_id: String,
 }
+
+/// The tenant of missions started without one (the CLI, `rex dev`).
+pub const DEFAULT_TENANT: &str = "default";
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {

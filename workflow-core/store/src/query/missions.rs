@@ -42,6 +42,18 @@ pub enum Family {
     ChildrenOf(Uuid),
 }
 
+/// Narrows a [`MissionFilter`] to one tenant and a creation time range (the HTTP API's
+/// listings). The default narrows nothing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MissionScope {
+    /// Only missions of this tenant (its slug, `missions.tenant_id`).
+    pub tenant: Option<String>,
+    /// Only missions created at or after this time.
+    pub created_from: Option<DateTime<Utc>>,
+    /// Only missions created strictly before this time.
+    pub created_to: Option<DateTime<Utc>>,
+}
+
 impl Default for MissionFilter {
     fn default() -> Self {
         MissionFilter {
@@ -57,6 +69,16 @@ impl Default for MissionFilter {
 impl Store {
     pub async fn get_mission(&self, id: Uuid) -> Result<Option<missions::Model>, StoreError> {
         Ok(Entity::find_by_id(id).one(self.conn()).await?)
+    }
+
+    /// A mission of one tenant: another tenant's mission is `None`, exactly as a mission
+    /// that does not exist.
+    pub async fn get_tenant_mission(
+        &self,
+        tenant: &str,
+        id: Uuid,
+    ) -> Result<Option<missions::Model>, StoreError> {
+        tenant_mission(self.conn(), tenant, id).await
     }
 
     pub async fn find_mission_by_idempotency_key(
@@ -75,51 +97,98 @@ impl Store {
         &self,
         filter: MissionFilter,
     ) -> Result<Vec<missions::Model>, StoreError> {
-        let mut query = Entity::find();
-        if let Some(status) = filter.status {
-            query = query.filter(Column::Status.eq(status));
-        }
-        if let Some(definition) = filter.definition {
-            query = query.filter(Column::DefinitionName.eq(definition));
-        }
-        let children = |parent: Option<Uuid>| {
-            let mut q = Query::select();
-            q.column(mission_parents::Column::ChildId)
-                .from(mission_parents::Entity);
-            if let Some(parent) = parent {
-                q.and_where(mission_parents::Column::ParentId.eq(parent));
-            }
-            q.to_owned()
-        };
-        match filter.family {
-            Family::All => {}
-            Family::TopLevel => query = query.filter(Column::Id.not_in_subquery(children(None))),
-            Family::ChildrenOf(parent) => {
-                query = query.filter(Column::Id.in_subquery(children(Some(parent))));
-            }
-        }
-        if let Some((created_at, id)) = filter.before {
-            let created_at = to_db_precision(created_at);
-            query = query.filter(
-                Condition::any().add(Column::CreatedAt.lt(created_at)).add(
-                    Condition::all()
-                        .add(Column::CreatedAt.eq(created_at))
-                        .add(Column::Id.lt(id)),
-                ),
-            );
-        }
-        Ok(query
-            .order_by_desc(Column::CreatedAt)
-            .order_by_desc(Column::Id)
-            .limit(filter.limit)
-            .all(self.conn())
-            .await?)
+        self.list_missions_scoped(filter, MissionScope::default())
+            .await
+    }
+
+    /// [`Store::list_missions`] narrowed by `scope` (tenant, creation time range).
+    pub async fn list_missions_scoped(
+        &self,
+        filter: MissionFilter,
+        scope: MissionScope,
+    ) -> Result<Vec<missions::Model>, StoreError> {
+        list_missions_in(self.conn(), filter, scope).await
     }
 
     /// The steps of one mission, by step id.
     pub async fn mission_steps(&self, id: Uuid) -> Result<Vec<steps::Model>, StoreError> {
         crate::load_steps(self.conn(), &[id]).await
     }
+}
+
+/// [`Store::get_tenant_mission`] on a connection or transaction of the caller's.
+pub async fn tenant_mission<C>(
+    c: &C,
+    tenant: &str,
+    id: Uuid,
+) -> Result<Option<missions::Model>, StoreError>
+where
+    C: ConnectionTrait,
+{
+    Ok(Entity::find_by_id(id)
+        .filter(Column::TenantId.eq(tenant))
+        .one(c)
+        .await?)
+}
+
+/// [`Store::list_missions_scoped`] on a connection or transaction of the caller's
+/// (the HTTP API's tenant-scoped transactions, under PostgreSQL row-level security).
+pub async fn list_missions_in<C>(
+    c: &C,
+    filter: MissionFilter,
+    scope: MissionScope,
+) -> Result<Vec<missions::Model>, StoreError>
+where
+    C: ConnectionTrait,
+{
+    let mut query = Entity::find();
+    if let Some(tenant) = scope.tenant {
+        query = query.filter(Column::TenantId.eq(tenant));
+    }
+    if let Some(from) = scope.created_from {
+        query = query.filter(Column::CreatedAt.gte(to_db_precision(from)));
+    }
+    if let Some(to) = scope.created_to {
+        query = query.filter(Column::CreatedAt.lt(to_db_precision(to)));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(Column::Status.eq(status));
+    }
+    if let Some(definition) = filter.definition {
+        query = query.filter(Column::DefinitionName.eq(definition));
+    }
+    let children = |parent: Option<Uuid>| {
+        let mut q = Query::select();
+        q.column(mission_parents::Column::ChildId)
+            .from(mission_parents::Entity);
+        if let Some(parent) = parent {
+            q.and_where(mission_parents::Column::ParentId.eq(parent));
+        }
+        q.to_owned()
+    };
+    match filter.family {
+        Family::All => {}
+        Family::TopLevel => query = query.filter(Column::Id.not_in_subquery(children(None))),
+        Family::ChildrenOf(parent) => {
+            query = query.filter(Column::Id.in_subquery(children(Some(parent))));
+        }
+    }
+    if let Some((created_at, id)) = filter.before {
+        let created_at = to_db_precision(created_at);
+        query = query.filter(
+            Condition::any().add(Column::CreatedAt.lt(created_at)).add(
+                Condition::all()
+                    .add(Column::CreatedAt.eq(created_at))
+                    .add(Column::Id.lt(id)),
+            ),
+        );
+    }
+    Ok(query
+        .order_by_desc(Column::CreatedAt)
+        .order_by_desc(Column::Id)
+        .limit(filter.limit)
+        .all(c)
+        .await?)
 }
 
 /// Reads a mission and locks its row until the caller's transaction ends
@@ -172,7 +241,7 @@ where
     let rows: Vec<missions::Model> = rows.into_iter().map(normalize).collect();
     for chunk in rows.chunks(crate::batch::rows_per_statement(
         c.get_database_backend(),
-        13,
+        14,
     )) {
         c.execute(&insert_models::<Entity>(chunk)?).await?;
     }

@@ -53,6 +53,7 @@ pub fn mission(
         created_at,
         updated_at: created_at,
         finished_at: None,
+        tenant_id: missions::DEFAULT_TENANT.to_owned(),
     }
 }
 

@@ -1,0 +1,174 @@
+//! Who is calling: `Authorization: Bearer rex_…` → the key's tenant and scopes.
+//!
+//! The middleware answers 401 for a missing, malformed, unknown or revoked key (the
+//! same message for each, so a caller learns nothing about which keys exist), applies
+//! the key's rate limit (429), and leaves a [`Principal`] in the request for the
+//! handlers, which check the scope they need (403). The key itself is never logged:
+//! spans record the key's id only.
+
+mod entity;
+mod keys;
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Instant;
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub use keys::{CreatedKey, KeyInfo, create_api_key, list_api_keys, revoke_api_key};
+
+use crate::error::ApiError;
+use crate::state::ApiState;
+
+/// What a key may do. `read` reads missions and definitions; `write` starts and
+/// changes missions; `admin` stores definitions (shared by every tenant of the
+/// deployment). Scopes do not imply one another: give a key each it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    Read,
+    Write,
+    Admin,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Write => "write",
+            Scope::Admin => "admin",
+        }
+    }
+
+    pub(crate) fn join(scopes: &[Scope]) -> String {
+        scopes
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Scope {
+    type Err = KeyError;
+
+    fn from_str(s: &str) -> Result<Self, KeyError> {
+        match s.trim() {
+            "read" => Ok(Scope::Read),
+            "write" => Ok(Scope::Write),
+            "admin" => Ok(Scope::Admin),
+            other => Err(KeyError::UnknownScope(other.to_owned())),
+        }
+    }
+}
+
+/// Why a key could not be created or revoked.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("tenant {0:?} must be 1 to 63 characters of a-z, 0-9 and -")]
+    InvalidTenant(String),
+    #[error("unknown scope {0:?} (known: read, write, admin)")]
+    UnknownScope(String),
+    #[error("a key needs at least one scope (read, write, admin)")]
+    NoScopes,
+    #[error(transparent)]
+    Store(#[from] rex_store::StoreError),
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub key_id: Uuid,
+    pub tenant_id: Uuid,
+    /// The tenant's slug: what `missions.tenant_id` holds.
+    pub tenant: String,
+    pub scopes: Vec<Scope>,
+}
+
+impl Principal {
+    /// 403 unless the key has `scope`.
+    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        if self.scopes.contains(&scope) {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("this API key lacks the {scope} scope"),
+            ))
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .ok_or_else(|| ApiError::unauthorized("missing API key"))
+    }
+}
+
+const BAD_KEY: &str = "missing or invalid API key: send `authorization: Bearer rex_…`";
+
+/// The authentication and rate-limit middleware of `/v1`.
+pub(crate) async fn authenticate(
+    State(state): State<ApiState>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+        .filter(|token| keys::looks_like_key(token))
+        .ok_or_else(|| ApiError::unauthorized(BAD_KEY))?;
+    let (key, tenant) = keys::find_key(&state.store, &keys::hash_key(presented))
+        .await?
+        .ok_or_else(|| ApiError::unauthorized(BAD_KEY))?;
+    if let Err(wait) = state.limiter.check(key.id, Instant::now()) {
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "more than {} requests per minute with this API key",
+                state.config.rate_limit_per_minute
+            ),
+        );
+        e.retry_after = Some(wait.as_secs_f64().ceil().max(1.0) as u64);
+        return Err(e);
+    }
+    let scopes = key
+        .scopes
+        .split(',')
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    tracing::Span::current().record("rex.api_key", tracing::field::display(key.id));
+    tracing::Span::current().record("rex.tenant", tracing::field::display(&tenant.slug));
+    req.extensions_mut().insert(Principal {
+        key_id: key.id,
+        tenant_id: tenant.id,
+        tenant: tenant.slug,
+        scopes,
+    });
+    Ok(next.run(req).await)
+}

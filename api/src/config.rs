@@ -1,0 +1,43 @@
+//! What an operator can tune on the API.
+
+use std::time::Duration;
+
+/// The API's settings. `Default` is what `rex api` runs with when nothing is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiConfig {
+    /// Requests per minute each API key may make, as a token bucket that refills
+    /// continuously (bursts up to the same number). 0 disables the limit. Default 100.
+    pub rate_limit_per_minute: u32,
+    /// Largest request body accepted, in bytes; larger answers 413. Default 2 MiB
+    /// (a definition may be up to 1 MiB of text, and JSON escapes it).
+    pub body_limit: usize,
+    /// Deepest nesting of arrays and objects accepted in a JSON body; deeper answers
+    /// 413. Default 64.
+    pub max_json_depth: usize,
+    /// Origins allowed to call the API from a browser (`https://app.example.com`, or
+    /// `*` for any). Empty (the default) sends no CORS headers: same-origin only.
+    pub cors_origins: Vec<String>,
+    /// Whether clients reach the API over TLS (directly or through a terminating
+    /// proxy): then responses carry `Strict-Transport-Security`. Default false, since
+    /// HSTS on a plain-HTTP development server would break it for the browser.
+    pub behind_tls: bool,
+    /// How often a live event stream re-reads its mission from the database, to see
+    /// transitions committed by other processes (the orchestrator). Default 500 ms.
+    pub events_poll: Duration,
+    /// Largest page of a listing; default 100 (and the page size when none is asked).
+    pub max_page: u64,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            rate_limit_per_minute: 100,
+            body_limit: 2 * 1024 * 1024,
+            max_json_depth: 64,
+            cors_origins: Vec::new(),
+            behind_tls: false,
+            events_poll: Duration::from_millis(500),
+            max_page: 100,
+        }
+    }
+}

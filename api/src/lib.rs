@@ -1,0 +1,166 @@
+//! The HTTP API of Rex: tenants call it with their API keys to store workflow
+//! definitions and to start, follow and steer their missions.
+//!
+//! It owns the HTTP edge only: authentication ([`auth`]: hashed keys per tenant, with
+//! scopes), rate limits, request validation, the error shape, security headers and
+//! the OpenAPI document. Every decision about missions is the engine's (`rex-engine`),
+//! every query the store's (`rex-store`); nothing here changes a mission except through
+//! [`rex_engine::Engine`]. It does not depend on the outreach domain crates nor on the
+//! `rex` binary, which serves it with [`serve`].
+//!
+//! Endpoints (see `api/openapi.json`): `/v1/definitions` (create, `validate`, list,
+//! `{name}/{version}`), `/v1/missions` (start with `Idempotency-Key`, list with filters
+//! and cursor, get with steps, `cancel`, `retry`, `signals`, `events` as SSE), and
+//! `/healthz`, `/readyz`, `/metrics`, `/openapi.json` without a key.
+//!
+//! Tenancy: a mission belongs to the tenant of the key that started it
+//! (`missions.tenant_id`, the tenant's slug); every mission query names it, and another
+//! tenant's mission answers 404 exactly as a missing one. Definitions are shared by
+//! the deployment: storing one takes the `admin` scope.
+//!
+//! On PostgreSQL, tenant reads also run under row-level security (migration 000032;
+//! see `tenancy`), so a query that forgot its filter still sees one tenant only.
+//!
+//! The committed `api/openapi.json` is checked by a test; regenerate it with
+//! `REX_UPDATE_OPENAPI=1 cargo nextest run -p rex-api openapi_document_is_committed`.
+//!
+//! Tests: `cargo nextest run -p rex-api`. Most go through `Router::oneshot` on SQLite
+//! and the in-process broker; `production`, `rls` and the PostgreSQL catalogue of bad
+//! requests need PostgreSQL on 127.0.0.1:5432 (`REX_TEST_DATABASE_URL`) and RabbitMQ on
+//! 127.0.0.1:5672 (`REX_TEST_AMQP_URL`), and fail when they are down.
+
+pub mod auth;
+mod config;
+mod error;
+mod json;
+mod middleware;
+pub mod model;
+pub mod openapi;
+mod ratelimit;
+mod routes;
+mod state;
+mod tenancy;
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+pub use auth::{
+    CreatedKey, KeyError, KeyInfo, Principal, Scope, create_api_key, list_api_keys, revoke_api_key,
+};
+pub use config::ApiConfig;
+pub use error::{ApiError, ErrorBody, ProblemBody};
+pub use middleware::REQUEST_ID;
+pub use routes::missions::IDEMPOTENCY_KEY;
+pub use state::ApiState;
+
+/// The whole API as an axum router (tests drive it with `tower::ServiceExt::oneshot`).
+pub fn router(state: ApiState) -> Router {
+    let v1 = Router::new()
+        .route(
+            "/v1/definitions",
+            post(routes::definitions::create).get(routes::definitions::list),
+        )
+        .route(
+            "/v1/definitions/validate",
+            post(routes::definitions::validate),
+        )
+        .route(
+            "/v1/definitions/{name}/{version}",
+            get(routes::definitions::get),
+        )
+        .route(
+            "/v1/missions",
+            post(routes::missions::start).get(routes::missions::list),
+        )
+        .route("/v1/missions/{id}", get(routes::missions::get))
+        .route("/v1/missions/{id}/cancel", post(routes::missions::cancel))
+        .route("/v1/missions/{id}/retry", post(routes::missions::retry))
+        .route("/v1/missions/{id}/signals", post(routes::missions::signal))
+        .route("/v1/missions/{id}/events", get(routes::events::events))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ));
+    let ops = Router::new()
+        .route("/healthz", get(routes::ops::healthz))
+        .route("/readyz", get(routes::ops::readyz))
+        .route("/metrics", get(routes::ops::metrics))
+        .route("/openapi.json", get(routes::ops::openapi));
+    let mut app = v1
+        .merge(ops)
+        .fallback(middleware::not_found)
+        .method_not_allowed_fallback(middleware::method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.config.body_limit))
+        .layer(CatchPanicLayer::custom(middleware::panicked));
+    if let Some(cors) = cors(&state.config.cors_origins) {
+        app = app.layer(cors);
+    }
+    app.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        middleware::request_context,
+    ))
+    .with_state(state)
+}
+
+/// CORS for the configured origins; `None` (no CORS headers) when there are none.
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok()),
+        )
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static(IDEMPOTENCY_KEY),
+                REQUEST_ID,
+            ])
+            .expose_headers([REQUEST_ID, header::RETRY_AFTER, header::LOCATION])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
+}
+
+/// Serves the API on `addr` until `shutdown` is cancelled; then live event streams
+/// end, requests in flight finish, and it returns.
+pub async fn serve(
+    addr: SocketAddr,
+    state: ApiState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let listener = TcpListener::bind(addr).await?;
+    serve_on(listener, state, shutdown).await
+}
+
+/// [`serve`] on a listener bound by the caller (port 0 in tests).
+pub async fn serve_on(
+    listener: TcpListener,
+    mut state: ApiState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    state.shutdown = shutdown.child_token();
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "api listening on http://{addr}");
+    }
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+}

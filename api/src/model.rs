@@ -1,0 +1,263 @@
+//! The JSON the API speaks: request and response bodies, with their OpenAPI schemas.
+//!
+//! Requests deny unknown fields (a typo is a 422 naming it). Responses are built from
+//! store rows here, so the wire format does not follow a column rename by accident.
+
+use chrono::{DateTime, Utc};
+use rex_store::{definitions, missions, steps};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+/// `POST /v1/definitions` and `POST /v1/definitions/validate`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DefinitionRequest {
+    /// The workflow definition as a JSON object (the format of
+    /// `definitions/workflow.schema.json`).
+    #[schema(value_type = Object)]
+    pub definition: Value,
+}
+
+/// A stored definition version.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DefinitionSummary {
+    pub name: String,
+    pub version: i32,
+    pub description: Option<String>,
+    /// Hex SHA-256 of the canonical JSON body.
+    pub content_hash: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A stored definition version with its body.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DefinitionDetail {
+    #[serde(flatten)]
+    pub summary: DefinitionSummary,
+    /// The definition, as canonical JSON.
+    #[schema(value_type = Object)]
+    pub definition: Value,
+}
+
+/// The answer of `POST /v1/definitions`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StoredDefinition {
+    #[serde(flatten)]
+    pub summary: DefinitionSummary,
+    /// False when this exact version was already stored (then the status is 200).
+    pub created: bool,
+}
+
+/// The answer of `POST /v1/definitions/validate`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ValidDefinition {
+    pub name: String,
+    pub version: u32,
+    pub steps: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DefinitionList {
+    pub items: Vec<DefinitionSummary>,
+}
+
+/// `POST /v1/missions`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartRequest {
+    /// The definition's name.
+    pub definition: String,
+    /// The version to run; the latest stored when absent.
+    pub version: Option<i32>,
+    /// The mission's inputs, checked against the definition's declared inputs.
+    #[serde(default = "empty_object")]
+    #[schema(value_type = Object)]
+    pub input: Value,
+}
+
+fn empty_object() -> Value {
+    Value::Object(Default::default())
+}
+
+/// The answer of `POST /v1/missions`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StartedMission {
+    pub id: Uuid,
+    /// False when the `Idempotency-Key` matched a mission started before (status 200).
+    pub created: bool,
+}
+
+/// A mission in a listing.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MissionSummary {
+    pub id: Uuid,
+    pub definition: String,
+    pub definition_version: i32,
+    /// `pending`, `running`, `succeeded`, `failed` or `cancelled`.
+    pub status: String,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// A mission with its input, output and step timeline.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MissionDetail {
+    #[serde(flatten)]
+    pub summary: MissionSummary,
+    #[schema(value_type = Object)]
+    pub input: Value,
+    #[schema(value_type = Option<Object>)]
+    pub output: Option<Value>,
+    /// The steps in the definition's order.
+    pub steps: Vec<StepView>,
+}
+
+/// One step of a mission.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StepView {
+    pub id: String,
+    /// `pending`, `delayed`, `waiting`, `running`, `waiting_retry`, `succeeded`,
+    /// `failed`, `cancelled` or `skipped`.
+    pub status: String,
+    pub attempt: i32,
+    #[schema(value_type = Option<Object>)]
+    pub output: Option<Value>,
+    pub error: Option<String>,
+    pub dispatched_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A page of missions, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MissionPage {
+    pub items: Vec<MissionSummary>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Filters of `GET /v1/missions`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct MissionQuery {
+    /// Only missions in this status.
+    pub status: Option<String>,
+    /// Only missions of this definition name.
+    pub definition: Option<String>,
+    /// Only missions created at or after this time (RFC 3339).
+    pub created_from: Option<DateTime<Utc>>,
+    /// Only missions created before this time (RFC 3339).
+    pub created_to: Option<DateTime<Utc>>,
+    /// Page size, 1 to 100 (default 100).
+    pub limit: Option<u64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// `POST /v1/missions/{id}/cancel` (the body may be empty).
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRequest {
+    /// Why, kept with the mission; default "cancelled through the API".
+    pub reason: Option<String>,
+}
+
+/// `POST /v1/missions/{id}/retry` (the body may be empty).
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetryRequest {
+    /// Run again from this step (and every step after it); by default only the steps
+    /// that did not succeed.
+    pub from: Option<String>,
+}
+
+/// `POST /v1/missions/{id}/signals`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignalRequest {
+    /// The signal's name, e.g. `lead.replied`.
+    pub name: String,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub payload: Value,
+    /// The sender's id of this signal: the same id twice acts once. Generated when
+    /// absent.
+    pub id: Option<String>,
+}
+
+/// What a cancel, retry or signal did.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ActionOutcome {
+    pub id: Uuid,
+    /// `applied`, or `ignored` (already finished, a duplicate signal…).
+    pub outcome: String,
+    /// The signal's id, for signals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal_id: Option<String>,
+}
+
+/// One event of `GET /v1/missions/{id}/events` (the SSE `data`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MissionEvent {
+    pub mission_id: Uuid,
+    /// The step, or null for the mission's own status.
+    pub step: Option<String>,
+    pub status: String,
+    pub attempt: u32,
+}
+
+/// `GET /healthz`, `GET /readyz`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// `ok`, `ready` or `unavailable`.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl From<&definitions::Model> for DefinitionSummary {
+    fn from(d: &definitions::Model) -> Self {
+        Self {
+            name: d.name.clone(),
+            version: d.version,
+            description: d.description.clone(),
+            content_hash: d.content_hash.clone(),
+            created_at: d.created_at,
+        }
+    }
+}
+
+impl From<&missions::Model> for MissionSummary {
+    fn from(m: &missions::Model) -> Self {
+        Self {
+            id: m.id,
+            definition: m.definition_name.clone(),
+            definition_version: m.definition_version,
+            status: m.status.clone(),
+            error: m.error.clone(),
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+            finished_at: m.finished_at,
+        }
+    }
+}
+
+impl From<&steps::Model> for StepView {
+    fn from(s: &steps::Model) -> Self {
+        Self {
+            id: s.step_id.clone(),
+            status: s.status.clone(),
+            attempt: s.attempt,
+            output: s.output.clone(),
+            error: s.error.clone(),
+            dispatched_at: s.dispatched_at,
+            finished_at: s.finished_at,
+            updated_at: s.updated_at,
+        }
+    }
+}

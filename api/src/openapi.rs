@@ -1,0 +1,168 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations.
+//!
+//! A copy is committed as `api/openapi.json` for clients and reviews; the test
+//! `openapi_document_is_committed` fails when the two differ. Regenerate the copy with
+//!
+//! ```sh
+//! REX_UPDATE_OPENAPI=1 cargo nextest run -p rex-api openapi_document_is_committed
+//! ```
+
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
+
+use crate::error::{ErrorBody, ProblemBody};
+use crate::model::*;
+use crate::routes::{definitions, events, missions, ops};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Rex API",
+        description = "Durable workflow missions: definitions, missions and their live events. \
+                       Authenticate with `Authorization: Bearer rex_…` (an API key of your tenant).",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    paths(
+        definitions::create,
+        definitions::validate,
+        definitions::list,
+        definitions::get,
+        missions::start,
+        missions::list,
+        missions::get,
+        missions::cancel,
+        missions::retry,
+        missions::signal,
+        events::events,
+        ops::healthz,
+        ops::readyz,
+        ops::metrics,
+        ops::openapi,
+    ),
+    components(schemas(
+        ErrorBody,
+        ProblemBody,
+        DefinitionRequest,
+        DefinitionSummary,
+        DefinitionDetail,
+        StoredDefinition,
+        ValidDefinition,
+        DefinitionList,
+        StartRequest,
+        StartedMission,
+        MissionSummary,
+        MissionDetail,
+        StepView,
+        MissionPage,
+        CancelRequest,
+        RetryRequest,
+        SignalRequest,
+        ActionOutcome,
+        MissionEvent,
+        Health,
+    )),
+    modifiers(&BearerKeys, &CommonErrors),
+    tags(
+        (name = "definitions", description = "workflow definitions, shared by the deployment"),
+        (name = "missions", description = "the caller's tenant's missions"),
+        (name = "operations", description = "health, readiness, metrics; no key needed"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerKeys;
+
+impl Modify for BearerKeys {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("rex_<48 hex digits>")
+                    .description(Some(
+                        "an API key of the tenant, with the scope the operation names",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The refusals any `/v1` operation may answer (authentication, rate limit, body and
+/// media type checks, an unavailable database), documented on each so a client (or
+/// schemathesis) finds every status it can meet.
+struct CommonErrors;
+
+const ANY_V1: [(&str, &str); 5] = [
+    ("400", "malformed request: bad JSON, path or header"),
+    ("401", "missing, unknown or revoked API key"),
+    ("403", "the API key lacks the operation's scope"),
+    ("429", "over the key's rate limit; see Retry-After"),
+    (
+        "503",
+        "the database or broker is unavailable; see Retry-After",
+    ),
+];
+const WITH_BODY: [(&str, &str); 3] = [
+    ("413", "body over the size limit, or JSON nested too deep"),
+    ("415", "the body is not application/json"),
+    ("422", "a field fails validation"),
+];
+
+impl Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with("/v1/") {
+                continue;
+            }
+            if let Some(op) = item.get.as_mut() {
+                add_errors(op, &ANY_V1);
+                add_errors(
+                    op,
+                    &[("404", "not found"), ("422", "a bad query parameter")],
+                );
+            }
+            if let Some(op) = item.post.as_mut() {
+                add_errors(op, &ANY_V1);
+                add_errors(op, &WITH_BODY);
+            }
+        }
+    }
+}
+
+fn add_errors(op: &mut Operation, errors: &[(&str, &str)]) {
+    for (status, description) in errors {
+        op.responses
+            .responses
+            .entry((*status).to_owned())
+            .or_insert_with(|| {
+                RefOr::T(
+                    ResponseBuilder::new()
+                        .description(*description)
+                        .content(
+                            "application/json",
+                            ContentBuilder::new()
+                                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                                .build(),
+                        )
+                        .build(),
+                )
+            });
+    }
+}
+
+/// The document as served at `/openapi.json`.
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// The committed form: pretty JSON with a trailing newline.
+pub fn document_json() -> String {
+    let mut text = serde_json::to_string_pretty(&document()).unwrap_or_default();
+    text.push('\n');
+    text
+}

@@ -1,0 +1,41 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use rex_broker::Broker;
+use rex_engine::Engine;
+use rex_store::Store;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ApiConfig;
+use crate::ratelimit::RateLimiter;
+
+/// The API's handles: cheap to clone (every field is shared).
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: Store,
+    pub engine: Engine,
+    /// Asked by `/readyz` whether the broker answers.
+    pub broker: Arc<dyn Broker>,
+    pub config: Arc<ApiConfig>,
+    pub(crate) limiter: Arc<RateLimiter>,
+    /// Ends live event streams when the server stops ([`crate::serve`] sets it), so
+    /// a graceful shutdown does not wait for clients that never disconnect.
+    pub(crate) shutdown: CancellationToken,
+}
+
+impl ApiState {
+    /// `engine` should be built on the same `store` and `broker` (as `rex`'s
+    /// `setup::engine` does): missions are started and changed through it.
+    pub fn new(store: Store, engine: Engine, broker: Arc<dyn Broker>, config: ApiConfig) -> Self {
+        let limiter = Arc::new(RateLimiter::new(config.rate_limit_per_minute));
+        Self {
+            store,
+            engine,
+            broker,
+            config: Arc::new(config),
+            limiter,
+            shutdown: CancellationToken::new(),
+        }
+    }
+}

@@ -7,14 +7,15 @@
 //! 2. suppression: the ledger at the worker's clock → `suppressed`;
 //! 3. consent/country gate (`consent_gate`) → `skipped`;
 //! 4. email window (`SendWindow::default()`) / SMS quiet hours (`sms_allowed`,
-//!    `next_sms_time`) in the lead's zone → `deferred` with `deferred_until`, no slot
+//!    `next_sms_time`) in the lead's zone → deferred (`StepError::defer`: the engine
+//!    runs the step again at the window's next opening, no attempt lost), no slot
 //!    taken; an unknown zone → `skipped` (rule `unknown_time_zone`);
 //! 5. the message is composed (`finalize_email`: postal address, RFC 8058 headers,
 //!    Art. 14 notice on the first email to an EU/EEA/UK lead; the first text ends with
 //!    "Reply STOP to opt out"), so that a compliance refusal takes no slot;
 //! 6. slots: email takes a mailbox slot in `pick_mailbox` order (`take_mailbox_slot`, one
-//!    atomic statement shared by every process; none left → `deferred` to 00:00 UTC),
-//!    then the tenant's hourly channel budget (`take_channel_slot`; spent → `deferred`
+//!    atomic statement shared by every process; none left → deferred to 00:00 UTC),
+//!    then the tenant's hourly channel budget (`take_channel_slot`; spent → deferred
 //!    to the next hour);
 //! 7. `record_intent`, committed before the call;
 //! 8. the provider (SendGrid / Twilio, dry-run stand-ins without keys);
@@ -249,13 +250,14 @@ impl Out {
         &self,
         status: &str,
         reason: Option<String>,
-        deferred_until: Option<DateTime<Utc>>,
+        record: Option<Uuid>,
         mailbox: Option<&str>,
         provider_id: Option<&str>,
     ) -> Value {
+        // `record_id`: the `messages` row, which delivery events are tied to
         json!({
             "status": status, "reason": reason, "message_id": self.message_id,
-            "deferred_until": deferred_until.map(|t| t.to_rfc3339()),
+            "record_id": record.map(|r| r.to_string()),
             "channel": enum_text(&self.channel), "mailbox": mailbox, "provider_id": provider_id,
         })
     }
@@ -269,8 +271,11 @@ impl Out {
         self.json("skipped", Some(reason.into()), None, None, None)
     }
 
-    fn deferred(&self, until: DateTime<Utc>, reason: &str) -> Value {
-        self.json("deferred", Some(reason.to_owned()), Some(until), None, None)
+    /// Not now: the engine runs the step again at `until` (a deferral, not a failure:
+    /// no touch is lost and the retry budget stays whole).
+    fn deferred(&self, until: DateTime<Utc>, reason: &str) -> StepError {
+        rex_observability::metrics().send_deferred(reason);
+        StepError::defer(until, reason)
     }
 }
 
@@ -329,6 +334,27 @@ impl Outreach {
         } else {
             "twilio"
         }
+    }
+
+    /// Whether the mission this attempt belongs to has ended (an id that names no
+    /// mission, as in a direct call, has not).
+    async fn mission_ended(&self, mission_id: &str) -> Result<bool, StepError> {
+        let Ok(id) = mission_id.parse::<Uuid>() else {
+            return Ok(false);
+        };
+        let row = self
+            .store
+            .get_mission(id)
+            .await
+            .map_err(|e| StepError::retryable(format!("mission lookup: {e}")))?;
+        Ok(row.is_some_and(|m| {
+            matches!(
+                m.status.as_str(),
+                rex_store::entity::missions::status::SUCCEEDED
+                    | rex_store::entity::missions::status::FAILED
+                    | rex_store::entity::missions::status::CANCELLED
+            )
+        }))
     }
 
     /// `outreach.send`.
@@ -393,7 +419,7 @@ impl Outreach {
             } else {
                 "send_window"
             };
-            return Ok(out.deferred(until, reason));
+            return Err(out.deferred(until, reason));
         }
         // 5. compose before taking anything
         let first = !has_sent_before(&self.store, tenant, lead, req.channel).await?;
@@ -401,8 +427,15 @@ impl Outreach {
         // 6. slots
         let slots = match self.take_slots(tenant, req.channel, now).await? {
             Ok(slots) => slots,
-            Err((until, reason)) => return Ok(out.deferred(until, reason)),
+            Err((until, reason)) => return Err(out.deferred(until, reason)),
         };
+        // the last look before committing to the send: a reply, booking or STOP that
+        // ended the lead's sequence while this attempt ran stops it here (the worker's
+        // cancel token only reaches running steps at its next poll)
+        if self.mission_ended(&ctx.mission_id).await? {
+            self.release(tenant, req.channel, &slots).await;
+            return Ok(out.skipped("mission_ended"));
+        }
         // 7. intent, committed before the call
         let intent = NewIntent {
             tenant_id: tenant,
@@ -500,7 +533,8 @@ impl Outreach {
                     detail,
                     at: now,
                 };
-                let answer = out.json("sent", None, None, mailbox, provider_id.as_deref());
+                let answer =
+                    out.json("sent", None, Some(intent_id), mailbox, provider_id.as_deref());
                 (receipt, Ok(answer))
             }
             Err(e) => {
@@ -510,9 +544,11 @@ impl Outreach {
                 if nothing_sent(&e) {
                     self.forget_intent(tenant, intent_id).await;
                     self.release(tenant, req.channel, &slots).await;
-                    return Err(StepError {
-                        message: format!("{}: {said}", out.message_id),
-                        retryable: crate::provider::is_transient(&e),
+                    let message = format!("{}: {said}", out.message_id);
+                    return Err(if crate::provider::is_transient(&e) {
+                        StepError::retryable(message)
+                    } else {
+                        StepError::permanent(message)
                     });
                 }
                 if matches!(
@@ -528,7 +564,7 @@ impl Outreach {
                         at: now,
                     };
                     let answer =
-                        out.json("sent", Some("outcome_unknown".into()), None, mailbox, None);
+                        out.json("sent", Some("outcome_unknown".into()), Some(intent_id), mailbox, None);
                     (receipt, Ok(answer))
                 } else {
                     self.release(tenant, req.channel, &slots).await;

@@ -4,15 +4,20 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-/// An attempt's error. The flag decides whether the engine tries again.
+/// An attempt's error. The flag decides whether the engine tries again; `defer_until`
+/// makes it a deferral instead of a failure.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct StepError {
     pub message: String,
     pub retryable: bool,
+    /// Not a failure: the step cannot act yet and runs again at this time, with its
+    /// retry budget intact (`Outcome::Deferred`).
+    pub defer_until: Option<DateTime<Utc>>,
 }
 
 impl StepError {
@@ -21,6 +26,7 @@ impl StepError {
         Self {
             message: message.into(),
             retryable: true,
+            defer_until: None,
         }
     }
 
@@ -29,6 +35,17 @@ impl StepError {
         Self {
             message: message.into(),
             retryable: false,
+            defer_until: None,
+        }
+    }
+
+    /// Not yet: run this step again at `until` (outside the send window, a daily cap
+    /// spent). The attempt is recorded as `deferred`, not failed.
+    pub fn defer(until: DateTime<Utc>, reason: impl Into<String>) -> Self {
+        Self {
+            message: reason.into(),
+            retryable: true,
+            defer_until: Some(until),
         }
     }
 }

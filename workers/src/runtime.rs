@@ -478,6 +478,9 @@ impl Worker {
             Ok(_) => metrics.step_succeeded(agent.name(), &task.action, took),
             // Counted as cancelled (rex_worker_steps_cancelled_total), not as a failure.
             Err(_) if mission_ended => {}
+            Err(err) if err.defer_until.is_some() => {
+                metrics.step_deferred(agent.name(), &task.action);
+            }
             Err(err) => {
                 spans::record_error(&step_span, "step_error", &err.message);
                 let kind = if err.retryable {
@@ -512,6 +515,7 @@ impl Worker {
                 output: Some(output),
                 error: None,
                 retryable: None,
+                deferred: false,
             },
             // The mission is over: nothing retries this step, whatever the agent said.
             Err(err) if mission_ended => AttemptOutcome {
@@ -519,12 +523,19 @@ impl Worker {
                 output: None,
                 error: Some(format!("cancelled: the mission ended ({})", err.message)),
                 retryable: Some(false),
+                deferred: false,
             },
+            Err(StepError {
+                message,
+                defer_until: Some(until),
+                ..
+            }) => AttemptOutcome::deferred(until, &message),
             Err(err) => AttemptOutcome {
                 succeeded: false,
                 output: None,
                 error: Some(err.message),
                 retryable: Some(err.retryable),
+                deferred: false,
             },
         };
         let row = running
@@ -535,9 +546,19 @@ impl Worker {
     }
 
     fn result_from(&self, task: &TaskMessage, checkpoint: &attempts::Model) -> ResultMessage {
+        let deferral = (checkpoint.status == attempts::status::DEFERRED)
+            .then(|| checkpoint.output.as_ref())
+            .flatten()
+            .and_then(|o| o.get("until"))
+            .and_then(|u| serde_json::from_value::<chrono::DateTime<Utc>>(u.clone()).ok());
         let outcome = if checkpoint.status == attempts::status::SUCCEEDED {
             Outcome::Succeeded {
                 output: checkpoint.output.clone().unwrap_or(serde_json::Value::Null),
+            }
+        } else if let Some(until) = deferral {
+            Outcome::Deferred {
+                until,
+                reason: checkpoint.error.clone().unwrap_or_default(),
             }
         } else {
             Outcome::Failed {

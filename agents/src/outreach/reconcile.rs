@@ -40,7 +40,7 @@ impl Outreach {
                 out.json(
                     "sent",
                     reason,
-                    None,
+                    Some(message.id),
                     mailbox.as_deref(),
                     receipt.provider_message_id.as_deref(),
                 )

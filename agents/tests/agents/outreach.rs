@@ -142,14 +142,19 @@ async fn a_text_at_half_past_nine_waits_for_eight_next_morning(db: &TestDb) -> a
     // 08:00 on Sunday is 12:00Z, not 13:00Z
     w.clock
         .advance(DateTime::parse_from_rfc3339("2026-03-08T02:30:00Z")?.with_timezone(&Utc) - t0());
-    let out = agent
+    let deferral = agent
         .run(
             &task("send", "m1", "s4", 1),
             send_input(lead("lead-1"), "sms"),
         )
-        .await?;
-    assert_eq!(out["status"], "deferred", "{out}");
-    assert_eq!(out["deferred_until"], "2026-03-08T12:00:00+00:00");
+        .await
+        .expect_err("a text at 21:30 is deferred, not sent");
+    // a deferral, not a failure: the engine runs the step again at 08:00 local
+    assert_eq!(deferral.message, "sms_quiet_hours");
+    assert_eq!(
+        deferral.defer_until,
+        Some(DateTime::parse_from_rfc3339("2026-03-08T12:00:00Z")?.with_timezone(&Utc))
+    );
     assert!(w.log.is_empty());
     // no slot was taken: the whole hourly budget of one is still there
     let tenant = tenant_by_slug(db.conn(), TENANT).await?.unwrap().id;
@@ -393,13 +398,21 @@ async fn the_mailbox_cap_holds_across_four_concurrent_workers(db: &TestDb) -> an
             let mut outs = Vec::new();
             for n in (worker..10).step_by(4) {
                 let id = format!("lead-{n}");
-                let out = agent
+                let out = match agent
                     .run(
                         &task("send", &format!("m{n}"), "s1", 1),
                         send_input(lead(&id), "email"),
                     )
                     .await
-                    .map_err(|e| anyhow::anyhow!("{id}: {e:?}"))?;
+                {
+                    Ok(out) => out,
+                    // the shape the engine records for a deferral
+                    Err(e) if e.defer_until.is_some() => serde_json::json!({
+                        "status": "deferred", "reason": e.message,
+                        "deferred_until": e.defer_until.map(|t| t.to_rfc3339()),
+                    }),
+                    Err(e) => anyhow::bail!("{id}: {e:?}"),
+                };
                 outs.push(out);
             }
             store.close().await?;

@@ -145,6 +145,7 @@ pub struct Metrics {
     step_duration: HistogramVec,
     dispatch_latency: HistogramVec,
     worker_steps_cancelled: IntCounterVec,
+    steps_deferred: IntCounterVec,
 
     queue_depth: IntGaugeVec,
     queue_oldest_age: GaugeVec,
@@ -167,6 +168,7 @@ pub struct Metrics {
 
     decisions: IntCounterVec,
     suppressions: IntCounterVec,
+    sends_deferred: IntCounterVec,
 
     domain_health: IntGaugeVec,
     domain_bounce_rate: GaugeVec,
@@ -294,6 +296,17 @@ impl Metrics {
                         "Running steps a worker told to stop because their mission had ended.",
                     ),
                     &["agent"],
+                ),
+            ),
+            steps_deferred: family(
+                r,
+                f,
+                IntCounterVec::new(
+                    Opts::new(
+                        "rex_worker_steps_deferred_total",
+                        "Attempts that asked to run again later (a send window, a spent daily cap); not failures.",
+                    ),
+                    &["agent", "action"],
                 ),
             ),
             queue_depth: family(
@@ -475,6 +488,17 @@ impl Metrics {
                     &["reason"],
                 ),
             ),
+            sends_deferred: family(
+                r,
+                f,
+                IntCounterVec::new(
+                    Opts::new(
+                        "rex_sends_deferred_total",
+                        "Sends put off to a later time, by reason (send_window, sms_quiet_hours, mailbox_daily_cap, channel_hourly_cap).",
+                    ),
+                    &["reason"],
+                ),
+            ),
             domain_health: family(
                 r,
                 f,
@@ -596,6 +620,12 @@ impl Metrics {
         self.dispatch_latency
             .with_label_values(&[self.agents.admit(agent)])
             .observe(latency.as_secs_f64());
+    }
+
+    /// An attempt of `agent`'s `action` asked to run again later.
+    pub fn step_deferred(&self, agent: &str, action: &str) {
+        let [agent, action] = self.step_labels(agent, action);
+        self.steps_deferred.with_label_values(&[agent, action]).inc();
     }
 
     /// A worker cancelled a running step of `agent` because its mission had ended.
@@ -734,6 +764,13 @@ impl Metrics {
     /// `stop`, `complaint`, `hard_bounce`, `objection`, `do_not_contact`…).
     pub fn suppression(&self, reason: &str) {
         self.suppressions
+            .with_label_values(&[self.reasons.admit(reason)])
+            .inc();
+    }
+
+    /// A send was put off to a later time for `reason`.
+    pub fn send_deferred(&self, reason: &str) {
+        self.sends_deferred
             .with_label_values(&[self.reasons.admit(reason)])
             .inc();
     }

@@ -60,6 +60,8 @@ pub struct ResultMessage {
 pub enum Outcome {
     Succeeded { output: Value },
     Failed { message: String, retryable: bool },
+    /// Not yet: run the step again at `until` (a send window, a spent cap).
+    Deferred { until: DateTime<Utc>, reason: String },
 }
 
 impl ResultMessage {
@@ -71,6 +73,12 @@ impl ResultMessage {
                 step: self.step_id.clone(),
                 attempt: self.attempt,
                 output: output.clone(),
+            },
+            Outcome::Deferred { until, reason } => Event::StepDeferred {
+                step: self.step_id.clone(),
+                attempt: self.attempt,
+                until: *until,
+                reason: reason.clone(),
             },
             Outcome::Failed { message, retryable } => Event::StepFailed {
                 step: self.step_id.clone(),

@@ -71,6 +71,12 @@ pub fn apply(
             attempt,
             error,
         } => tx.step_failed(&step, attempt, error),
+        Event::StepDeferred {
+            step,
+            attempt,
+            until,
+            reason,
+        } => tx.step_deferred(&step, attempt, until, &reason),
         Event::TimerFired(kind) => tx.timer_fired(kind),
         Event::Cancel { reason } => tx.cancel(reason),
         Event::Signal { id, name, payload } => tx.signal(id, name, payload),
@@ -246,6 +252,29 @@ impl Transition<'_> {
         }
         self.cancel_unfinished_steps();
         self.finish(MissionStatus::Cancelled, None, Some(reason));
+    }
+
+    /// The running attempt asked to run again at `until`: the step waits for a retry
+    /// timer at `until` (or now, if that has passed), and the next attempt counts as the
+    /// first try of a fresh retry budget. A deferral never fails the mission.
+    fn step_deferred(&mut self, id: &str, attempt: u32, until: DateTime<Utc>, reason: &str) {
+        let index = match self.current_step(id, attempt) {
+            Ok(index) => index,
+            Err(reason) => return self.ignore(reason),
+        };
+        let step = &mut self.state.steps[index];
+        step.status = StepStatus::WaitingRetry;
+        step.error = Some(format!("deferred until {}: {reason}", until.to_rfc3339()));
+        step.finished_at = Some(self.now);
+        step.retry_base = attempt;
+        self.out.changed_steps.push(index);
+        self.out.commands.push(Command::ArmTimer {
+            kind: TimerKind::Retry {
+                step: id.to_owned(),
+                attempt: attempt + 1,
+            },
+            due: until.max(self.now),
+        });
     }
 
     /// Records a failed attempt: arms a retry when allowed, else fails the mission.

@@ -41,6 +41,15 @@ pub enum Event {
         attempt: u32,
         error: StepFailure,
     },
+    /// A worker's attempt found the step cannot act yet (a send window, a spent daily
+    /// cap) and asks to be run again at `until`. Not a failure: the retry budget starts
+    /// again at the next attempt.
+    StepDeferred {
+        step: String,
+        attempt: u32,
+        until: DateTime<Utc>,
+        reason: String,
+    },
     /// A durable timer came due.
     TimerFired(TimerKind),
     /// Someone asked to stop the mission.

@@ -604,3 +604,78 @@ fn a_step_outside_its_window_waits_for_the_next_opening_in_local_time() {
     assert_eq!(bad.status, MissionStatus::Failed);
     assert!(bad.error.unwrap().contains("Mars/Olympus"));
 }
+
+fn defer(step: &str, attempt: u32, until: DateTime<Utc>) -> Event {
+    Event::StepDeferred {
+        step: step.into(),
+        attempt,
+        until,
+        reason: "mailbox_daily_cap".into(),
+    }
+}
+
+#[test]
+fn a_deferral_reruns_the_step_at_its_time_without_spending_the_retry_budget() {
+    let wf = workflow(&[("a", &[]), ("b", &["a"])]);
+    let mut s = MissionState::new("m1", &wf, json!({}));
+    apply(&mut s, &wf, Event::Start, t0());
+    // max_attempts is 3: five deferrals in a row still leave every try
+    let mut attempt = 1;
+    for day in 1..=5 {
+        let until = t0() + chrono::Duration::days(day);
+        let deferred = apply(&mut s, &wf, defer("a", attempt, until), t0());
+        assert_eq!(
+            armed(&deferred),
+            [(
+                TimerKind::Retry {
+                    step: "a".into(),
+                    attempt: attempt + 1
+                },
+                until
+            )]
+        );
+        assert_eq!(s.steps[0].status, StepStatus::WaitingRetry);
+        assert!(dispatched(&deferred).is_empty(), "nothing runs before its time");
+        let fired = apply(
+            &mut s,
+            &wf,
+            Event::TimerFired(TimerKind::Retry {
+                step: "a".into(),
+                attempt: attempt + 1,
+            }),
+            until,
+        );
+        attempt += 1;
+        assert_eq!(dispatched(&fired), [("a".into(), attempt)]);
+    }
+    // two failures after the deferrals are retried: the budget started again
+    for _ in 0..2 {
+        let failed = apply(&mut s, &wf, fail("a", attempt, true), t0());
+        assert_eq!(s.status, MissionStatus::Running, "{failed:?}");
+        attempt += 1;
+        apply(
+            &mut s,
+            &wf,
+            Event::TimerFired(TimerKind::Retry {
+                step: "a".into(),
+                attempt,
+            }),
+            t0(),
+        );
+    }
+    apply(&mut s, &wf, ok("a", attempt), t0());
+    assert_eq!(s.steps[1].status, StepStatus::Running, "b runs after a");
+}
+
+#[test]
+fn a_deferral_to_the_past_reruns_at_once_and_a_stale_one_is_ignored() {
+    let wf = workflow(&[("a", &[])]);
+    let mut s = MissionState::new("m1", &wf, json!({}));
+    apply(&mut s, &wf, Event::Start, t0());
+    let now = t0() + chrono::Duration::hours(1);
+    let deferred = apply(&mut s, &wf, defer("a", 1, t0()), now);
+    assert_eq!(armed(&deferred)[0].1, now, "never armed in the past");
+    // a duplicate of the same result, and one about another attempt
+    assert!(apply(&mut s, &wf, defer("a", 1, t0()), now).ignored.is_some());
+    assert!(apply(&mut s, &wf, defer("a", 7, t0()), now).ignored.is_some());
+}

@@ -12,6 +12,8 @@ pub mod status {
     pub const RUNNING: &str = "running";
     pub const SUCCEEDED: &str = "succeeded";
     pub const FAILED: &str = "failed";
+    /// Asked to run again later; `output` is `{"until", "reason"}`.
+    pub const DEFERRED: &str = "deferred";
     /// Not run: the mission had ended (e.g. cancelled) when the task was delivered.
     pub const SKIPPED: &str = "skipped";
 }

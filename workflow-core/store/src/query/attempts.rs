@@ -36,6 +36,21 @@ pub struct AttemptOutcome {
     pub error: Option<String>,
     /// For a failure: whether the orchestrator may retry the step.
     pub retryable: Option<bool>,
+    /// A deferral (`status = 'deferred'`): `output` holds `{"until", "reason"}`.
+    pub deferred: bool,
+}
+
+impl AttemptOutcome {
+    /// The attempt asked to run again at `until`.
+    pub fn deferred(until: DateTime<Utc>, reason: &str) -> Self {
+        Self {
+            succeeded: false,
+            output: Some(serde_json::json!({"until": until, "reason": reason})),
+            error: Some(reason.to_owned()),
+            retryable: Some(true),
+            deferred: true,
+        }
+    }
 }
 
 impl Store {
@@ -290,6 +305,8 @@ impl Store {
                 agent: a.agent.clone(),
                 status: if outcome.succeeded {
                     status::SUCCEEDED
+                } else if outcome.deferred {
+                    status::DEFERRED
                 } else {
                     status::FAILED
                 }

@@ -35,6 +35,7 @@ fn success() -> AttemptOutcome {
         output: Some(json!({"message_id": "sg-1"})),
         error: None,
         retryable: None,
+        deferred: false,
     }
 }
 
@@ -44,6 +45,7 @@ fn failure() -> AttemptOutcome {
         output: None,
         error: Some("provider down".into()),
         retryable: Some(true),
+        deferred: false,
     }
 }
 

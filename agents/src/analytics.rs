@@ -2,14 +2,19 @@
 //! recommendations, from `analytics::{campaign_metrics, metrics_by_variant,
 //! judge_experiment(Guardrails::default()), trends(Bucket::Day), recommend}`.
 //!
-//! **Gap:** the contract reads the campaign's message events from the domain store and
-//! stores the report; until that store exists the events come in the task's `events`
-//! array (absent: none, and the report says so in `events.count`) and the report is
-//! only returned. An event is `analytics::MessageEvent` (`{message_id, variant, at,
-//! kind: {type, …}}`) and may carry the message's `framework` and lead-local
-//! `send_hour` (0–23), which feed the framework and send-time recommendations. Sending
+//! The events are the task's `events` array when it has one (`events.source: "input"`).
+//! Without one, an agent with a store ([`Analytics::with_store`]) reads the campaign's
+//! from the domain store (`events.source: "domain_store"`): input `campaign_id` names
+//! the campaign, for the tenant `tenant` (else the configured one); sent receipts and
+//! the recorded delivery events, through `rex_domain_store::campaign_events`. Without
+//! either there are none, and the report says so in `events.count`. An inline event is
+//! `analytics::MessageEvent` (`{message_id, variant, at, kind: {type, …}}`) and may
+//! carry the message's `framework` and lead-local `send_hour` (0–23), which feed the
+//! framework and send-time recommendations (the store keeps neither yet). Sending
 //! domains' tiers come from `deliverability.domains` (the `deliverability.check`
 //! output), when given.
+//!
+//! **Gap:** the report is only returned, not stored.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -20,6 +25,7 @@ use rex_domain::analytics::{
 };
 use rex_domain::deliverability::HealthTier;
 use rex_domain::personalizer::Framework;
+use rex_store::Store;
 use rex_workers::{Agent, StepError, TaskContext};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -27,9 +33,29 @@ use tracing::Instrument;
 
 use crate::input::{self, Obj, bad};
 
+mod stored;
+
 const ACTIONS: &[&str] = &["report"];
 
-pub struct Analytics;
+#[derive(Default)]
+pub struct Analytics {
+    /// Where events are read when the input has none, with the tenant slug of a task
+    /// that names none.
+    store: Option<(Store, String)>,
+}
+
+impl Analytics {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A task without inline `events` reads its campaign's from `store`, for the
+    /// input's `tenant` or else `default_tenant`.
+    pub fn with_store(mut self, store: Store, default_tenant: &str) -> Self {
+        self.store = Some((store, default_tenant.to_owned()));
+        self
+    }
+}
 
 #[async_trait]
 impl Agent for Analytics {
@@ -46,7 +72,7 @@ impl Agent for Analytics {
         async {
             let obj = input::object(&input)?;
             match ctx.action.as_str() {
-                "report" => report(obj),
+                "report" => self.report(obj).await,
                 _ => Err(crate::unknown_action("analytics", ctx, ACTIONS)),
             }
         }
@@ -116,9 +142,33 @@ fn domains(input: &Obj) -> Result<BTreeMap<String, HealthTier>, StepError> {
         .collect()
 }
 
-fn report(input: &Obj) -> Result<Value, StepError> {
-    let raw = match input.get("events") {
-        None | Some(Value::Null) => &Vec::new(),
+impl Analytics {
+    /// `analytics.report`: the events from the input, else from the store.
+    async fn report(&self, input: &Obj) -> Result<Value, StepError> {
+        let inline = input.get("events").filter(|v| !v.is_null());
+        match (inline, &self.store) {
+            (None, Some((store, default))) => {
+                let events = stored::events(store, input, default).await?;
+                build(input, Inline::default(), events, "domain_store")
+            }
+            (raw, _) => {
+                let (events, extras) = inline_events(raw)?;
+                build(input, extras, events, "input")
+            }
+        }
+    }
+}
+
+/// What inline events say of their messages beyond `MessageEvent`, by message id.
+#[derive(Default)]
+struct Inline {
+    framework_of: HashMap<String, Framework>,
+    hour_of: HashMap<String, u8>,
+}
+
+fn inline_events(raw: Option<&Value>) -> Result<(Vec<MessageEvent>, Inline), StepError> {
+    let raw = match raw {
+        None => &Vec::new(),
         Some(Value::Array(items)) => items,
         Some(_) => return Err(bad("input.events", "expected an array")),
     };
@@ -146,6 +196,21 @@ fn report(input: &Obj) -> Result<Value, StepError> {
         }
         events.push(event);
     }
+    Ok((
+        events,
+        Inline {
+            framework_of,
+            hour_of,
+        },
+    ))
+}
+
+fn build(
+    input: &Obj,
+    inline: Inline,
+    events: Vec<MessageEvent>,
+    source: &str,
+) -> Result<Value, StepError> {
     let stale_enrichment_share = match input.get("stale_enrichment_share") {
         None | Some(Value::Null) => 0.0,
         Some(v) => v
@@ -166,8 +231,8 @@ fn report(input: &Obj) -> Result<Value, StepError> {
         campaign: metrics,
         domains: domains(input)?,
         experiment: Some(experiment.clone()),
-        by_framework: grouped(&events, &framework_of),
-        by_send_hour: grouped(&events, &hour_of),
+        by_framework: grouped(&events, &inline.framework_of),
+        by_send_hour: grouped(&events, &inline.hour_of),
         stale_enrichment_share,
     });
     // The contract's flat shape: {"verdict": "winner", "variant", …, "breaches"}.
@@ -188,10 +253,10 @@ fn report(input: &Obj) -> Result<Value, StepError> {
             *excluded_by_reason.entry(reason.to_owned()).or_default() += 1;
         }
     }
-    tracing::info!(events = events.len(), sent = metrics.sent, winner = ?winner, "campaign report built");
+    tracing::info!(events = events.len(), source, sent = metrics.sent, winner = ?winner, "campaign report built");
     Ok(json!({
         "campaign_id": input.get("campaign_id"),
-        "events": {"count": events.len(), "source": "input"},
+        "events": {"count": events.len(), "source": source},
         "metrics": metrics,
         "rates": rates(&metrics),
         "by_variant": variants,

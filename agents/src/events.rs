@@ -143,7 +143,7 @@ impl Events {
                 provider_message_id: text(event, "input.event", "provider_message_id")?,
                 kind: kind.clone(),
                 address_hash: hash.clone(),
-                payload: json!({"lead_id": lead_id, "kind": kind}),
+                payload: recorded_payload(&lead_id, &kind, event, decision.classification.as_ref()),
                 occurred_at: at,
                 received_at: now,
             },
@@ -223,6 +223,29 @@ impl Events {
             "missions": reached.iter().map(ToString::to_string).collect::<Vec<_>>(),
         }))
     }
+}
+
+/// What the delivery event row keeps for reporting (`rex_domain_store::event_kind`):
+/// whether a reply was positive (interested, or a referral to the right person), a
+/// bounce's type.
+fn recorded_payload(
+    lead_id: &str,
+    kind: &str,
+    event: &Obj,
+    classification: Option<&Classification>,
+) -> Value {
+    let mut payload = json!({"lead_id": lead_id, "kind": kind});
+    if let Some(c) = classification {
+        payload["positive"] = Value::Bool(matches!(
+            c.category,
+            ReplyCategory::Interested | ReplyCategory::Referral { .. }
+        ));
+        payload["category"] = serde_json::to_value(&c.category).unwrap_or(Value::Null);
+    }
+    if let Some(t) = event.get("bounce_type") {
+        payload["bounce_type"] = t.clone();
+    }
+    payload
 }
 
 /// The ledger entry and signal an event calls for (docs/agents.md), pure.

@@ -11,8 +11,10 @@
 //!   (`profile`), which works anywhere. Without an inline profile, `rescore` with a
 //!   store loads the latest stored version (`profile_version`, when given, must be it).
 //! - `rescore`: `icp::lead_score` for each lead (file path or inline array in `leads`)
-//!   with the engagement points of `reviver::reactivation_score`. **Writing `fit` on
-//!   the stored leads is deferred**: the fits are returned (`fits`, by lead id).
+//!   with the engagement points of `reviver::reactivation_score`. The fits are returned
+//!   (`fits`, by lead id); with a store each is also written to the tenant's lead of
+//!   that CRM id (`leads.fit`), in one transaction, and `stored` counts the leads the
+//!   store had (ids it does not know are left alone).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -207,6 +209,13 @@ impl Icp {
                 Err(e) => skipped.push(json!({"index": i, "reason": e.message})),
             }
         }
+        let stored = match &self.store {
+            Some((store, default)) => {
+                let tenant = crate::tenant_id(store, input, default, now).await?;
+                json!(stored::put_fits(store, tenant, &fits).await?)
+            }
+            None => Value::Null,
+        };
         let mut totals: Vec<u8> = fits.values().copied().collect();
         totals.sort_unstable();
         Ok(json!({
@@ -218,6 +227,7 @@ impl Icp {
                 "p75": percentile(&totals, 75),
             },
             "fits": fits,
+            "stored": stored,
             "skipped": skipped,
         }))
     }

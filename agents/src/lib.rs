@@ -15,14 +15,14 @@
 //! [`rex_engine::Engine`] handle, so it is offered only by [`register_with_engine`].
 //!
 //! With a store ([`register`] given one), `reviver.import` upserts the leads and records
-//! their suppressions, `scraper.enrich` keeps its 30-day cache per tenant and
-//! `icp.build_profile` stores numbered profile versions; without one they write nothing
-//! (cache and profiles then live in process memory).
+//! their suppressions, `scraper.enrich` keeps its 30-day cache per tenant,
+//! `icp.build_profile` stores numbered profile versions, `icp.rescore` writes each
+//! lead's fit, and `analytics.report` reads a campaign's messages and delivery events
+//! when its input carries no `events`; without one they write nothing (cache and
+//! profiles then live in process memory).
 //!
-//! Not here yet: lead `fit` writes (`icp.rescore`) and stored reports
-//! (`analytics.report`, which reads events from its input). This crate must not depend
-//! on the broker: the worker runtime does that IO; the engine is used only as the
-//! handle `handle_event` publishes through. It uses the store only
+//! This crate must not depend on the broker: the worker runtime does that IO; the engine
+//! is used only as the handle `handle_event` publishes through. It uses the store
 //! through `rex-domain-store`'s queries.
 
 pub mod analytics;
@@ -39,6 +39,7 @@ pub mod personalizer;
 mod provider;
 pub mod reviver;
 pub mod scraper;
+pub mod simulation;
 
 use std::sync::Arc;
 
@@ -108,7 +109,10 @@ fn register_inner(
         Some((s, _)) => scraper.with_store(s.clone(), &config.outreach.tenant),
         None => scraper,
     }));
-    registry.register(Arc::new(analytics::Analytics));
+    registry.register(Arc::new(match &store {
+        Some((s, _)) => analytics::Analytics::new().with_store(s.clone(), &config.outreach.tenant),
+        None => analytics::Analytics::new(),
+    }));
     if let Some((store, engine)) = store {
         registry.register(Arc::new(deliverability::Deliverability::new(
             store.clone(),

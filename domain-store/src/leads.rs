@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use rex_domain::reviver::DealStage;
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
     QueryOrder, QuerySelect,
@@ -253,6 +254,7 @@ fn lead_model(
         consent_basis: v.consent_basis.as_ref().map(enum_text),
         consent: serde_json::to_value(v.consent).unwrap_or(serde_json::Value::Null),
         attributes: v.attributes,
+        fit: old.and_then(|o| o.fit),
         created_at: old.map_or(at, |o| o.created_at),
         updated_at: at,
     }
@@ -314,6 +316,30 @@ where
         .filter(leads::Column::TenantId.eq(tenant_id))
         .one(c)
         .await?)
+}
+
+/// Writes the fit (0–100) of each lead, by CRM id: one statement per lead, so pass a
+/// transaction to make them one write. Returns how many of the ids the tenant has;
+/// the others are skipped.
+pub async fn set_lead_fits<C>(
+    c: &C,
+    tenant_id: Uuid,
+    fits: &[(String, u8)],
+) -> Result<u64, DomainStoreError>
+where
+    C: ConnectionTrait,
+{
+    let mut updated = 0;
+    for (external_id, fit) in fits {
+        updated += leads::Entity::update_many()
+            .col_expr(leads::Column::Fit, Expr::value(i32::from(*fit)))
+            .filter(leads::Column::TenantId.eq(tenant_id))
+            .filter(leads::Column::ExternalId.eq(external_id.as_str()))
+            .exec(c)
+            .await?
+            .rows_affected;
+    }
+    Ok(updated)
 }
 
 pub async fn lead_by_external_id<C>(

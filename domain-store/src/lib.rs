@@ -31,6 +31,7 @@ mod experiments;
 mod leads;
 mod messages;
 mod rate_limits;
+pub mod reporting;
 mod sending;
 mod sql;
 mod suppressions;
@@ -49,7 +50,7 @@ pub use experiments::{
 };
 pub use leads::{
     ImportReport, LeadFilter, LeadWithHistory, get_lead, get_lead_with_history, import_companies,
-    import_leads, lead_by_external_id, list_companies, list_leads,
+    import_leads, lead_by_external_id, list_companies, list_leads, set_lead_fits,
 };
 pub use messages::{
     Intent, NewIntent, Receipt, ReceiptStatus, campaign_by_name, create_campaign, get_message,
@@ -59,6 +60,7 @@ pub use rate_limits::{
     hour_start, mailbox_sent_on, release_channel_slot, release_mailbox_slot, take_channel_slot,
     take_mailbox_slot,
 };
+pub use reporting::{CampaignEvents, campaign_events};
 pub use sending::{
     MailboxHealth, MailboxWithHealth, NewMailbox, add_mailbox, add_sending_domain, list_mailboxes,
     set_domain_paused, set_mailbox_paused, update_domain_health, update_mailbox_health,

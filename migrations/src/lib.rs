@@ -30,6 +30,7 @@ mod m20260104_000023_messages;
 mod m20260104_000024_suppressions;
 mod m20260104_000025_enrichment_icp_experiments;
 mod m20260104_000026_dry_run_log;
+mod m20260104_000027_lead_fit;
 mod m20260201_000030_mission_tenants;
 mod m20260201_000031_api_keys;
 mod m20260201_000032_mission_rls;
@@ -62,6 +63,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260104_000024_suppressions::Migration),
             Box::new(m20260104_000025_enrichment_icp_experiments::Migration),
             Box::new(m20260104_000026_dry_run_log::Migration),
+            Box::new(m20260104_000027_lead_fit::Migration),
             Box::new(m20260201_000030_mission_tenants::Migration),
             Box::new(m20260201_000031_api_keys::Migration),
             Box::new(m20260201_000032_mission_rls::Migration),

@@ -81,6 +81,10 @@ pub enum Command {
     Run(RunArgs),
     /// Run every component in one process on the embedded default until Ctrl-C.
     Dev(DevArgs),
+    /// Run a reactivation campaign over the demo leads on the embedded default, with a
+    /// simulated world answering the dry-run sends and idle time skipped; print its
+    /// report.
+    Demo(DemoArgs),
     /// Publish events to correlation keys (e.g. `lead:42`).
     #[command(subcommand)]
     Events(EventsCommand),
@@ -102,6 +106,7 @@ impl Command {
             Command::Orchestrator(_) => "rex-orchestrator",
             Command::Worker(_) => "rex-worker",
             Command::Dev(_) => "rex-dev",
+            Command::Demo(_) => "rex-demo",
             Command::Bench(_) => "rex-bench",
             _ => "rex-cli",
         }
@@ -111,6 +116,7 @@ impl Command {
     pub fn default_log_filter(&self) -> &'static str {
         match self {
             Command::Run(_)
+            | Command::Demo(_)
             | Command::Definitions(_)
             | Command::Missions(_)
             | Command::DeadLetters(_)
@@ -320,6 +326,28 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 600)]
     pub timeout_secs: u64,
     /// Print the final mission as JSON instead of the timeline.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Campaign input (`lead-reactivation`'s inputs): inline JSON, or @path.
+    #[arg(long, default_value = "@data/demo/campaign.json")]
+    pub input: String,
+    /// The tenant's sending domains and mailboxes.
+    #[arg(long, default_value = "data/demo/senders.json")]
+    pub senders: PathBuf,
+    /// At most this many leads get a sequence (overrides the input's `max_leads`).
+    #[arg(long)]
+    pub leads: Option<u32>,
+    /// Worker concurrency per agent.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Give up after this many seconds of wall time.
+    #[arg(long, default_value_t = 900)]
+    pub timeout_secs: u64,
+    /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
+use rex_agents::simulation::SkipClock;
 use rex_broker::Broker;
 use rex_core::validate::load;
 use rex_engine::{Engine, Orchestrator, OrchestratorConfig, StartMission};
@@ -31,15 +32,22 @@ impl Embedded {
         broker: Arc<dyn Broker>,
         concurrency: usize,
         shutdown: CancellationToken,
+        clock: Option<Arc<SkipClock>>,
     ) -> anyhow::Result<Self> {
-        let engine = setup::engine(store.clone(), broker.clone());
-        let registry = setup::registry(Some(store.clone()), Some(engine.clone()))?;
+        // a simulated run skips to the next timer: fire it without waiting out a poll
+        let timer_poll = Duration::from_millis(if clock.is_some() { 5 } else { 50 });
+        let engine = match &clock {
+            Some(clock) => setup::engine_with_clock(store.clone(), broker.clone(), clock.clone()),
+            None => setup::engine(store.clone(), broker.clone()),
+        };
+        let registry =
+            setup::registry_with_clock(Some(store.clone()), Some(engine.clone()), clock)?;
         broker.declare(&registry.names()).await?;
         let orchestrator = Orchestrator::new(
             engine.clone(),
             OrchestratorConfig {
                 relay_grace: Duration::from_secs(1),
-                timer_poll: Duration::from_millis(50),
+                timer_poll,
                 agents: registry.names(),
                 ..OrchestratorConfig::default()
             },
@@ -110,6 +118,7 @@ pub async fn run_file(g: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
         broker,
         args.concurrency,
         CancellationToken::new(),
+        None,
     )
     .await?;
     let engine = embedded.engine.clone();
@@ -195,7 +204,8 @@ pub async fn dev(g: &Global, args: DevArgs) -> anyhow::Result<ExitCode> {
         shutdown.clone(),
     )
     .await;
-    let embedded = Embedded::start(store, broker, args.concurrency, shutdown.clone()).await?;
+    let embedded =
+        Embedded::start(store, broker, args.concurrency, shutdown.clone(), None).await?;
     for file in &args.files {
         let name = file.display().to_string();
         let bytes = std::fs::read(file).with_context(|| format!("cannot read {name}"))?;

@@ -7,6 +7,7 @@ mod bench;
 mod cli;
 mod dead_letters;
 mod definitions;
+mod demo;
 mod dry_run;
 mod embedded;
 mod events;
@@ -79,6 +80,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Missions(cmd) => missions::run(g, cmd).await,
         Command::Run(args) => embedded::run_file(g, args).await,
         Command::Dev(args) => embedded::dev(g, args).await,
+        Command::Demo(args) => demo::run(g, args).await,
         Command::Events(cmd) => events::run(g, cmd).await,
         Command::DeadLetters(cmd) => dead_letters::run(g, cmd).await,
         Command::DryRun(cmd) => dry_run::run(g, cmd).await,

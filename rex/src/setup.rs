@@ -8,7 +8,8 @@ use rex_broker::{
     AmqpBroker, Broker, BrokerConfig, BrokerError, Consumer, Destination, MemoryBroker, Message,
     QueueStats,
 };
-use rex_core::protocol::SystemClock;
+use rex_agents::simulation::SkipClock;
+use rex_core::protocol::{Clock, SystemClock};
 use rex_core::validate::ValidateOptions;
 use rex_engine::{Catalog, Engine};
 use rex_store::Store;
@@ -33,8 +34,21 @@ pub fn registry(
     store: Option<Store>,
     engine: Option<Engine>,
 ) -> anyhow::Result<rex_workers::Registry> {
+    registry_with_clock(store, engine, None)
+}
+
+/// [`registry`], with the agents reading time from `clock` (a simulated run) instead of
+/// the wall.
+pub fn registry_with_clock(
+    store: Option<Store>,
+    engine: Option<Engine>,
+    clock: Option<Arc<SkipClock>>,
+) -> anyhow::Result<rex_workers::Registry> {
     let mut registry = rex_workers::Registry::builtin();
-    let config = rex_agents::AgentsConfig::from_env()?;
+    let mut config = rex_agents::AgentsConfig::from_env()?;
+    if let Some(clock) = clock {
+        config.clock = clock;
+    }
     match (store, engine) {
         (Some(store), Some(engine)) => {
             rex_agents::register_with_engine(&mut registry, config, store, engine)?
@@ -122,8 +136,13 @@ pub async fn command_broker(g: &Global) -> anyhow::Result<Arc<dyn Broker>> {
 }
 
 pub fn engine(store: Store, broker: Arc<dyn Broker>) -> Engine {
+    engine_with_clock(store, broker, Arc::new(SystemClock))
+}
+
+/// [`engine`] on another clock (a simulated run's).
+pub fn engine_with_clock(store: Store, broker: Arc<dyn Broker>, clock: Arc<dyn Clock>) -> Engine {
     let catalog = Catalog::new(store.clone(), validate_options());
-    Engine::new(store, broker, catalog, Arc::new(SystemClock))
+    Engine::new(store, broker, catalog, clock)
 }
 
 /// Serves `/metrics`, `/healthz` and `/readyz` at the configured address (or

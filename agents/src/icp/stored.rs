@@ -1,8 +1,11 @@
-//! Profile versions in the domain store (`icp_profiles`), per tenant and profile name.
+//! Profile versions in the domain store (`icp_profiles`), per tenant and profile name,
+//! and the leads' fits (`leads.fit`).
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use rex_domain::icp::IcpProfile;
-use rex_domain_store::{latest_icp_profile, put_icp_profile};
+use rex_domain_store::{latest_icp_profile, put_icp_profile, set_lead_fits};
 use rex_store::Store;
 use rex_workers::StepError;
 use uuid::Uuid;
@@ -70,4 +73,25 @@ pub(super) async fn latest(
         ))
     })?;
     Ok((profile, row.version))
+}
+
+/// Writes each fit (by CRM id) to the tenant's lead, all or none; returns how many
+/// leads the store had.
+pub(super) async fn put_fits(
+    store: &Store,
+    tenant_id: Uuid,
+    fits: &BTreeMap<String, u8>,
+) -> Result<u64, StepError> {
+    let fits: Vec<(String, u8)> = fits.iter().map(|(id, f)| (id.clone(), *f)).collect();
+    let tx = store
+        .begin()
+        .await
+        .map_err(|e| store_error("lead fits", &e.into()))?;
+    let written = set_lead_fits(&tx, tenant_id, &fits)
+        .await
+        .map_err(|e| store_error("lead fits", &e))?;
+    tx.commit()
+        .await
+        .map_err(|e| store_error("lead fits", &e.into()))?;
+    Ok(written)
 }

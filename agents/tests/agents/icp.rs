@@ -96,7 +96,10 @@ async fn an_unknown_profile_version_or_a_broken_profile_is_permanent() {
 /// `icp.build_profile` and `rescore` with the profile versions in the domain store.
 mod on_the_store {
     use rex_agents::icp::Icp;
-    use rex_domain_store::{latest_icp_profile, tenant_by_slug};
+    use rex_domain_store::{
+        LeadRow, create_tenant, get_lead, import_leads, latest_icp_profile, lead_by_external_id,
+        tenant_by_slug,
+    };
     use rex_store::Store;
     use rex_workers::Agent;
     use serde_json::{Value, json};
@@ -106,6 +109,7 @@ mod on_the_store {
     on_both_backends!(
         build_profile_stores_numbered_versions_and_rescore_loads_the_latest,
         rescore_without_a_stored_profile_is_permanent,
+        rescore_writes_each_known_leads_fit,
     );
 
     fn icp(store: &Store) -> Icp {
@@ -198,6 +202,63 @@ mod on_the_store {
             "{}",
             err.message
         );
+        Ok(())
+    }
+
+    async fn rescore_writes_each_known_leads_fit(store: &Store) -> anyhow::Result<()> {
+        let c = store.conn();
+        let tenant = create_tenant(c, "default", "Default", chrono::Utc::now())
+            .await?
+            .id;
+        let rows: Vec<LeadRow> = ["lead-a", "lead-b"]
+            .into_iter()
+            .map(|id| LeadRow {
+                external_id: id.into(),
+                email: Some(format!("{id}@acme.example")),
+                source: "crm".into(),
+                stage: "demo".into(),
+                ..Default::default()
+            })
+            .collect();
+        import_leads(c, tenant, &rows, chrono::Utc::now()).await?;
+        let before = lead_by_external_id(c, tenant, "lead-a")
+            .await?
+            .expect("lead");
+        assert_eq!(before.fit, None);
+
+        let seg = icp(store)
+            .run(
+                &ctx("segment"),
+                json!({"source": demo("won_customers.json")}),
+            )
+            .await?;
+        let out = icp(store)
+            .run(
+                &ctx("rescore"),
+                json!({"profile": seg["profile"], "leads": [
+                    {"id": "lead-a", "title": "CEO", "industry": "software"},
+                    {"id": "lead-b", "title": "Intern"},
+                    {"id": "not-stored", "title": "CTO"},
+                ]}),
+            )
+            .await?;
+        assert_eq!(out["rescored"], 3);
+        assert_eq!(out["stored"], 2, "the unknown lead is left alone");
+        for id in ["lead-a", "lead-b"] {
+            let lead_id = lead_by_external_id(c, tenant, id).await?.expect("lead").id;
+            let lead = get_lead(c, tenant, lead_id).await?.expect("lead");
+            let fit = out["fits"][id].as_i64().expect("fit");
+            assert_eq!(lead.fit.map(i64::from), Some(fit), "{id}");
+        }
+        // a re-import that changes the lead keeps its fit
+        let mut changed = rows[0].clone();
+        changed.title = Some("Founder".into());
+        import_leads(c, tenant, &[changed], chrono::Utc::now()).await?;
+        let after = lead_by_external_id(c, tenant, "lead-a")
+            .await?
+            .expect("lead");
+        assert_eq!(after.title.as_deref(), Some("Founder"));
+        assert_eq!(after.fit.map(i64::from), out["fits"]["lead-a"].as_i64());
         Ok(())
     }
 }

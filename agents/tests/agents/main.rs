@@ -33,6 +33,7 @@ macro_rules! on_both_backends {
 }
 
 mod analytics;
+mod campaign;
 mod common;
 mod deliverability;
 mod events;

@@ -43,6 +43,9 @@ pub struct Model {
     pub consent: Json,
     #[sea_orm(column_type = "JsonBinary")]
     pub attributes: Json,
+    /// Fit to the tenant's ICP profile, 0–100, as the last `icp.rescore` scored it;
+    /// null until then. Kept across re-imports.
+    pub fit: Option<i32>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -391,7 +391,7 @@ fn lead_reactivation_fans_out_to_outreach_sequence() {
     );
     assert_eq!(
         (fan.max_concurrency, fan.policy),
-        (50, FailurePolicy::Continue)
+        (1000, FailurePolicy::Continue)
     );
     let ItemBody::Workflow {
         name,

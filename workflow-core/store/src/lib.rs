@@ -28,6 +28,7 @@ pub use entity::{
     attempts, definitions, mission_keys, mission_parents, missions, outbox, signals, steps, timers,
 };
 pub use error::StoreError;
+pub use query::activity::Activity;
 pub use query::attempts::{AttemptOutcome, Claim, NewAttempt};
 pub use query::dead_letters::{
     DeadLetterFilter, NewDeadLetter, Recorded, mark_dead_letter_replayed,

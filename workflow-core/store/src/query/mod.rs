@@ -1,5 +1,6 @@
 //! The queries, one file per table.
 
+pub(crate) mod activity;
 pub(crate) mod attempts;
 pub(crate) mod dead_letters;
 pub(crate) mod definitions;

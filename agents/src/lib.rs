@@ -159,26 +159,11 @@ pub(crate) async fn tenant_id(
     default: &str,
     now: DateTime<Utc>,
 ) -> Result<Uuid, StepError> {
-    use rex_domain_store::{create_tenant, tenant_by_slug};
     let slug = input::text(input, "input", "tenant")?.unwrap_or_else(|| default.to_owned());
-    let c = store.conn();
-    let find = || async {
-        tenant_by_slug(c, &slug)
-            .await
-            .map_err(|e| store_error("tenant", &e))
-    };
-    if let Some(t) = find().await? {
-        return Ok(t.id);
-    }
-    match create_tenant(c, &slug, &slug, now).await {
-        Ok(t) => Ok(t.id),
-        // another worker created it first
-        Err(e) if e.is_unique_violation() => find()
-            .await?
-            .map(|t| t.id)
-            .ok_or_else(|| store_error("tenant", &e)),
-        Err(e) => Err(store_error("input.tenant", &e)),
-    }
+    rex_domain_store::ensure_tenant(store.conn(), &slug, now)
+        .await
+        .map(|t| t.id)
+        .map_err(|e| store_error("input.tenant", &e))
 }
 
 /// The span of one action: a child of the runtime's step span.

@@ -533,8 +533,13 @@ impl Outreach {
                     detail,
                     at: now,
                 };
-                let answer =
-                    out.json("sent", None, Some(intent_id), mailbox, provider_id.as_deref());
+                let answer = out.json(
+                    "sent",
+                    None,
+                    Some(intent_id),
+                    mailbox,
+                    provider_id.as_deref(),
+                );
                 (receipt, Ok(answer))
             }
             Err(e) => {
@@ -563,8 +568,13 @@ impl Outreach {
                         detail: Some(format!("outcome_unknown: {said}")),
                         at: now,
                     };
-                    let answer =
-                        out.json("sent", Some("outcome_unknown".into()), Some(intent_id), mailbox, None);
+                    let answer = out.json(
+                        "sent",
+                        Some("outcome_unknown".into()),
+                        Some(intent_id),
+                        mailbox,
+                        None,
+                    );
                     (receipt, Ok(answer))
                 } else {
                     self.release(tenant, req.channel, &slots).await;

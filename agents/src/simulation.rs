@@ -150,7 +150,9 @@ impl Driver {
                 .ok_or(SimulationError::NoMission(mission))?;
             if matches!(
                 row.status.as_str(),
-                missions::status::SUCCEEDED | missions::status::FAILED | missions::status::CANCELLED
+                missions::status::SUCCEEDED
+                    | missions::status::FAILED
+                    | missions::status::CANCELLED
             ) {
                 // answers already due still arrive (a late bounce is still a bounce)
                 self.world.scan().await?;

@@ -69,5 +69,5 @@ pub use suppressions::{
     NewSuppression, Suppressed, SuppressedLead, is_suppressed, lead_suppressions, lift_suppression,
     suppress, suppressed_leads,
 };
-pub use tenants::{create_tenant, get_tenant, tenant_by_slug};
+pub use tenants::{create_tenant, ensure_tenant, get_tenant, tenant_by_slug};
 pub use validate::{CompanyRow, ConsentBasis, LeadRow, RowError};

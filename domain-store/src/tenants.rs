@@ -43,6 +43,26 @@ where
     Ok(Entity::find().filter(Column::Slug.eq(slug)).one(c).await?)
 }
 
+/// The tenant `slug`, created (named after its slug) when it does not exist yet. Two
+/// callers racing to create it both get the one row.
+pub async fn ensure_tenant<C>(
+    c: &C,
+    slug: &str,
+    at: DateTime<Utc>,
+) -> Result<tenants::Model, DomainStoreError>
+where
+    C: ConnectionTrait,
+{
+    if let Some(t) = tenant_by_slug(c, slug).await? {
+        return Ok(t);
+    }
+    match create_tenant(c, slug, slug, at).await {
+        Ok(t) => Ok(t),
+        Err(e) if e.is_unique_violation() => tenant_by_slug(c, slug).await?.ok_or(e),
+        Err(e) => Err(e),
+    }
+}
+
 pub async fn get_tenant<C>(c: &C, id: Uuid) -> Result<Option<tenants::Model>, DomainStoreError>
 where
     C: ConnectionTrait,

@@ -32,6 +32,7 @@ async fn migrations_apply_twice_and_roll_back() {
     assert_eq!(
         tables(&db).await,
         [
+            "api_keys",
             "attempts",
             "campaigns",
             "channel_usage",
@@ -72,5 +73,5 @@ async fn migrations_apply_twice_and_roll_back() {
     Migrator::down(&db, None).await.expect("down");
     assert_eq!(tables(&db).await, ["seaql_migrations"]);
     Migrator::up(&db, None).await.expect("up after down");
-    assert_eq!(tables(&db).await.len(), 28);
+    assert_eq!(tables(&db).await.len(), 29);
 }

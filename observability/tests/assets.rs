@@ -35,6 +35,7 @@ fn one_of_each() -> Metrics {
     );
     m.step_retried("reviver", "score");
     m.worker_step_cancelled("reviver");
+    m.step_deferred("outreach", "send");
     m.observe_dispatch_latency("reviver", Duration::from_millis(5));
     m.set_queue_depth("reviver", 1);
     m.set_queue_oldest_age("reviver", Duration::from_secs(1));
@@ -57,6 +58,7 @@ fn one_of_each() -> Metrics {
     m.provider_cost("sendgrid", "emails", 1.0);
     m.decision(DecisionLayer::Rules, "suppress_on_sms_stop");
     m.suppression("unsubscribe");
+    m.send_deferred("mailbox_daily_cap");
     m.set_domain_health("mail.acme.com", DomainTier::Good, 0.01, 0.0);
     m
 }

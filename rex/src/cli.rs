@@ -70,6 +70,11 @@ pub enum Command {
     Orchestrator(OrchestratorArgs),
     /// Run workers for one or more agents.
     Worker(WorkerArgs),
+    /// Serve the HTTP API (`/v1`, `/openapi.json`, `/healthz`, `/readyz`, `/metrics`).
+    Api(ApiArgs),
+    /// Create, list and revoke tenants' API keys.
+    #[command(subcommand, name = "api-keys")]
+    ApiKeys(ApiKeysCommand),
     /// Validate, store and list workflow definitions.
     #[command(subcommand)]
     Definitions(DefinitionsCommand),
@@ -106,6 +111,7 @@ impl Command {
             Command::Orchestrator(_) => "rex-orchestrator",
             Command::Worker(_) => "rex-worker",
             Command::Dev(_) => "rex-dev",
+            Command::Api(_) => "rex-api",
             Command::Demo(_) => "rex-demo",
             Command::Bench(_) => "rex-bench",
             _ => "rex-cli",
@@ -138,6 +144,41 @@ pub struct OrchestratorArgs {
     /// Age (ms) after which the relay publishes an outbox row left behind.
     #[arg(long, env = "REX_RELAY_GRACE_MS", default_value_t = 5000)]
     pub relay_grace_ms: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ApiArgs {
+    /// Address to listen on.
+    #[arg(long, env = "REX_API_ADDR", default_value = "0.0.0.0:8080")]
+    pub addr: String,
+    /// Requests per minute per API key.
+    #[arg(long, env = "REX_API_RATE_LIMIT", default_value_t = 100)]
+    pub rate_limit: u32,
+    /// Origins allowed by CORS (repeat; `*` for any). None: no CORS headers.
+    #[arg(
+        long = "cors-origin",
+        env = "REX_API_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
+    /// Served behind TLS (adds Strict-Transport-Security).
+    #[arg(long, env = "REX_API_BEHIND_TLS")]
+    pub behind_tls: bool,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum ApiKeysCommand {
+    /// Create a key for a tenant (created if new); the key is printed once.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        /// A name for people (e.g. "ci").
+        #[arg(long)]
+        name: String,
+        /// Comma-separated: read, write, admin.
+        #[arg(long, default_value = "read,write")]
+        scopes: String,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -341,11 +382,11 @@ pub struct DemoArgs {
     /// At most this many leads get a sequence (overrides the input's `max_leads`).
     #[arg(long)]
     pub leads: Option<u32>,
-    /// Worker concurrency per agent.
-    #[arg(long, default_value_t = 32)]
+    /// Worker concurrency per agent (SQLite has one writer: more only waits on it).
+    #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
     /// Give up after this many seconds of wall time.
-    #[arg(long, default_value_t = 900)]
+    #[arg(long, default_value_t = 1800)]
     pub timeout_secs: u64,
     /// Print the report as JSON.
     #[arg(long)]

@@ -59,7 +59,10 @@ pub async fn run(g: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
     let engine = embedded.engine.clone();
     let mut root = None;
     for file in DEFINITIONS {
-        let reg = engine.catalog().push(&read(Path::new(file))?, Some(file)).await?;
+        let reg = engine
+            .catalog()
+            .push(&read(Path::new(file))?, Some(file))
+            .await?;
         root = Some(reg.row);
     }
     let root = root.context("no definition")?;
@@ -156,7 +159,14 @@ fn render(f: &Finished, report: Option<&Value>) -> String {
     let _ = writeln!(
         out,
         "world: {} touches answered: {} delivered, {} bounces, {} complaints, {} replies, {} STOPs, {} bookings, {} LinkedIn tasks done",
-        w.touches, w.delivered, w.bounces, w.complaints, w.replies, w.stops, w.bookings, w.tasks_done
+        w.touches,
+        w.delivered,
+        w.bounces,
+        w.complaints,
+        w.replies,
+        w.stops,
+        w.bookings,
+        w.tasks_done
     );
     let Some(r) = report else {
         let _ = writeln!(out, "no campaign report (the report step did not run)");

@@ -204,8 +204,7 @@ pub async fn dev(g: &Global, args: DevArgs) -> anyhow::Result<ExitCode> {
         shutdown.clone(),
     )
     .await;
-    let embedded =
-        Embedded::start(store, broker, args.concurrency, shutdown.clone(), None).await?;
+    let embedded = Embedded::start(store, broker, args.concurrency, shutdown.clone(), None).await?;
     for file in &args.files {
         let name = file.display().to_string();
         let bytes = std::fs::read(file).with_context(|| format!("cannot read {name}"))?;

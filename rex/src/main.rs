@@ -81,6 +81,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => embedded::run_file(g, args).await,
         Command::Dev(args) => embedded::dev(g, args).await,
         Command::Demo(args) => demo::run(g, args).await,
+        Command::Api(args) => serve::api(g, args).await,
+        Command::ApiKeys(cmd) => serve::api_keys(g, cmd).await,
         Command::Events(cmd) => events::run(g, cmd).await,
         Command::DeadLetters(cmd) => dead_letters::run(g, cmd).await,
         Command::DryRun(cmd) => dry_run::run(g, cmd).await,

@@ -1,4 +1,4 @@
-//! The production processes: `rex migrate`, `rex orchestrator`, `rex worker`.
+//! The production processes: `rex migrate`, `rex orchestrator`, `rex worker`, `rex api`.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -7,7 +7,7 @@ use rex_engine::{Orchestrator, OrchestratorConfig};
 use rex_workers::{Worker, WorkerConfig};
 use tracing::info;
 
-use crate::cli::{Global, OrchestratorArgs, WorkerArgs};
+use crate::cli::{ApiArgs, ApiKeysCommand, Global, OrchestratorArgs, WorkerArgs};
 use crate::setup;
 
 pub async fn migrate(g: &Global) -> anyhow::Result<ExitCode> {
@@ -69,5 +69,53 @@ pub async fn worker(g: &Global, args: WorkerArgs) -> anyhow::Result<ExitCode> {
         .run(agents, shutdown)
         .await?;
     info!("worker stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `rex api`: the HTTP API on the production backends until SIGTERM.
+pub async fn api(g: &Global, args: ApiArgs) -> anyhow::Result<ExitCode> {
+    let store = setup::store(g, None).await?;
+    let broker = setup::amqp(g).await?;
+    broker.declare(&setup::known_agents()).await?;
+    let engine = setup::engine(store.clone(), broker.clone());
+    let config = rex_api::ApiConfig {
+        rate_limit_per_minute: args.rate_limit,
+        cors_origins: args.cors_origins,
+        behind_tls: args.behind_tls,
+        ..rex_api::ApiConfig::default()
+    };
+    let addr: std::net::SocketAddr = args
+        .addr
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--addr {:?}: {e}", args.addr))?;
+    let state = rex_api::ApiState::new(store, engine, broker, config);
+    info!(%addr, "API listening");
+    rex_api::serve(addr, state, setup::shutdown_on_signal()).await?;
+    info!("API stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `rex api-keys …`.
+pub async fn api_keys(g: &Global, cmd: ApiKeysCommand) -> anyhow::Result<ExitCode> {
+    let store = setup::store(g, None).await?;
+    match cmd {
+        ApiKeysCommand::Create {
+            tenant,
+            name,
+            scopes,
+        } => {
+            let scopes = scopes
+                .split(',')
+                .map(|s| s.trim().parse::<rex_api::Scope>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| anyhow::anyhow!("--scopes: {e}"))?;
+            let created = rex_api::create_api_key(&store, &tenant, &name, &scopes).await?;
+            println!("{}", created.key);
+            eprintln!(
+                "key {} for tenant {tenant}: shown once, store it now",
+                created.id
+            );
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -4,11 +4,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use async_trait::async_trait;
+use rex_agents::simulation::SkipClock;
 use rex_broker::{
     AmqpBroker, Broker, BrokerConfig, BrokerError, Consumer, Destination, MemoryBroker, Message,
     QueueStats,
 };
-use rex_agents::simulation::SkipClock;
 use rex_core::protocol::{Clock, SystemClock};
 use rex_core::validate::ValidateOptions;
 use rex_engine::{Catalog, Engine};

@@ -547,7 +547,7 @@ impl Worker {
 
     fn result_from(&self, task: &TaskMessage, checkpoint: &attempts::Model) -> ResultMessage {
         let deferral = (checkpoint.status == attempts::status::DEFERRED)
-            .then(|| checkpoint.output.as_ref())
+            .then_some(checkpoint.output.as_ref())
             .flatten()
             .and_then(|o| o.get("until"))
             .and_then(|u| serde_json::from_value::<chrono::DateTime<Utc>>(u.clone()).ok());

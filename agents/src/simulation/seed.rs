@@ -3,7 +3,7 @@
 //! gate and the shared daily caps have something real to hold.
 
 use chrono::{DateTime, Duration, Utc};
-use rex_domain_store::{NewMailbox, add_mailbox, add_sending_domain, create_tenant, tenant_by_slug};
+use rex_domain_store::{NewMailbox, add_mailbox, add_sending_domain, ensure_tenant};
 use rex_store::Store;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -65,18 +65,10 @@ pub async fn seed_senders(
 ) -> Result<Uuid, SeedError> {
     let c = store.conn();
     let err = |what: String| move |source| SeedError::Store { what, source };
-    let tenant = match tenant_by_slug(c, slug)
+    let tenant = ensure_tenant(c, slug, now)
         .await
         .map_err(err(format!("tenant {slug}")))?
-    {
-        Some(t) => t.id,
-        None => {
-            create_tenant(c, slug, slug, now)
-                .await
-                .map_err(err(format!("tenant {slug}")))?
-                .id
-        }
-    };
+        .id;
     for (i, d) in senders.domains.iter().enumerate() {
         let domain = add_sending_domain(c, tenant, &d.domain, now)
             .await

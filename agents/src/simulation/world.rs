@@ -12,8 +12,8 @@ use std::collections::{BinaryHeap, HashSet};
 
 use chrono::{DateTime, Utc};
 use rex_domain::Channel;
-use rex_domain::scraper::EmailVerification;
 use rex_domain::personalizer::Framework;
+use rex_domain::scraper::EmailVerification;
 use rex_domain::world::{Features, Happening, Touch, WorldEvent, simulate};
 use rex_engine::Engine;
 use rex_store::Store;
@@ -163,8 +163,7 @@ impl World {
                 let (Some(input), Some(output)) = (&row.input, &row.output) else {
                     continue;
                 };
-                let Some((touch, features, lead)) = touch_of(input, output, row.finished_at)
-                else {
+                let Some((touch, features, lead)) = touch_of(input, output, row.finished_at) else {
                     continue;
                 };
                 found += 1;
@@ -279,12 +278,20 @@ impl World {
             (WorldEvent::Delivered, _) => ("sendgrid", "delivered", "email", email, None),
             (WorldEvent::HardBounce, _) => ("sendgrid", "bounce", "email", email, None),
             (WorldEvent::Complaint, _) => ("sendgrid", "spamreport", "email", email, None),
-            (WorldEvent::SmsStop { text }, _) => {
-                ("inbound_sms", "sms_inbound", "sms", phone, Some(text.clone()))
-            }
-            (WorldEvent::Reply { text, .. }, Channel::Sms) => {
-                ("inbound_sms", "sms_inbound", "sms", phone, Some(text.clone()))
-            }
+            (WorldEvent::SmsStop { text }, _) => (
+                "inbound_sms",
+                "sms_inbound",
+                "sms",
+                phone,
+                Some(text.clone()),
+            ),
+            (WorldEvent::Reply { text, .. }, Channel::Sms) => (
+                "inbound_sms",
+                "sms_inbound",
+                "sms",
+                phone,
+                Some(text.clone()),
+            ),
             // an email reply, or a LinkedIn answer the rep logs against the lead's email
             (WorldEvent::Reply { text, .. }, _) => {
                 ("inbound_email", "reply", "email", email, Some(text.clone()))
@@ -435,12 +442,22 @@ mod tests {
     fn sends_that_did_not_go_out_are_not_touches() {
         for status in ["skipped", "deferred", "suppressed"] {
             let out = json!({"status": status});
-            assert!(touch_of(&send_input("sms"), &out, Some(Utc::now())).is_none(), "{status}");
+            assert!(
+                touch_of(&send_input("sms"), &out, Some(Utc::now())).is_none(),
+                "{status}"
+            );
         }
         let replayed = json!({"status": "sent", "replayed": true});
         assert!(touch_of(&send_input("sms"), &replayed, Some(Utc::now())).is_none());
         // a step of another agent
-        assert!(touch_of(&json!({"leads": []}), &json!({"leads": []}), Some(Utc::now())).is_none());
+        assert!(
+            touch_of(
+                &json!({"leads": []}),
+                &json!({"leads": []}),
+                Some(Utc::now())
+            )
+            .is_none()
+        );
     }
 
     #[test]

@@ -59,7 +59,9 @@ async fn broker(prefix: &str) -> Arc<dyn Broker> {
         })
         .await
         .unwrap_or_else(|e| {
-            panic!("RabbitMQ not reachable at {url} ({e}): start it with `rabbitmq-server -detached`")
+            panic!(
+                "RabbitMQ not reachable at {url} ({e}): start it with `rabbitmq-server -detached`"
+            )
         }),
     )
 }
@@ -113,7 +115,6 @@ impl Stack {
                 worker_id: name.to_owned(),
                 lease: Duration::from_secs(3),
                 cancel_poll: Duration::from_millis(500),
-                ..WorkerConfig::default()
             },
         );
         let names: Vec<String> = agents.iter().map(|a| (*a).to_owned()).collect();
@@ -181,7 +182,10 @@ async fn run_campaign(url: &str, prefix: &str) -> anyhow::Result<()> {
 
     let senders = Senders::parse(&std::fs::read(repo("data/demo/senders.json"))?)?;
     seed_senders(&store, TENANT, &senders, clock.now()).await?;
-    for file in ["definitions/outreach-sequence.yaml", "definitions/lead-reactivation.yaml"] {
+    for file in [
+        "definitions/outreach-sequence.yaml",
+        "definitions/lead-reactivation.yaml",
+    ] {
         engine
             .catalog()
             .push(&std::fs::read(repo(file))?, Some(file))
@@ -368,8 +372,10 @@ async fn check_promises(store: &Store) -> anyhow::Result<()> {
         .into_iter()
         .map(|l| (l.id, l))
         .collect();
-    let by_external: HashMap<&str, &leads::Model> =
-        leads.values().map(|l| (l.external_id.as_str(), l)).collect();
+    let by_external: HashMap<&str, &leads::Model> = leads
+        .values()
+        .map(|l| (l.external_id.as_str(), l))
+        .collect();
     let sent: Vec<messages::Model> = messages::Entity::find()
         .filter(messages::Column::TenantId.eq(tenant))
         .filter(messages::Column::ReceiptStatus.eq("sent"))
@@ -383,7 +389,11 @@ async fn check_promises(store: &Store) -> anyhow::Result<()> {
         .filter(delivery_events::Column::TenantId.eq(tenant))
         .all(c)
         .await?;
-    assert!(sent.len() > 300, "a 200-lead campaign sends: {}", sent.len());
+    assert!(
+        sent.len() > 300,
+        "a 200-lead campaign sends: {}",
+        sent.len()
+    );
 
     // the address a message went to, as the ledger keys it
     let address_hash = |m: &messages::Model| -> Option<String> {
@@ -431,7 +441,9 @@ async fn check_promises(store: &Store) -> anyhow::Result<()> {
             "bounce" | "spamreport" | "booking" => true,
             _ => false,
         };
-        let lead = e.payload["lead_id"].as_str().and_then(|id| by_external.get(id));
+        let lead = e.payload["lead_id"]
+            .as_str()
+            .and_then(|id| by_external.get(id));
         if ends && let Some(lead) = lead {
             let at = answered.entry(lead.id).or_insert(e.occurred_at);
             *at = (*at).min(e.occurred_at);
@@ -454,7 +466,10 @@ async fn check_promises(store: &Store) -> anyhow::Result<()> {
     let mut texts = 0;
     for m in sent.iter().filter(|m| m.channel == "sms") {
         texts += 1;
-        let zone = leads[&m.lead_id].time_zone.as_deref().expect("a texted lead has a zone");
+        let zone = leads[&m.lead_id]
+            .time_zone
+            .as_deref()
+            .expect("a texted lead has a zone");
         let local = m.intended_at.with_timezone(&parse_tz(zone)?);
         assert!(
             (8..21).contains(&local.hour()),
@@ -475,15 +490,17 @@ async fn check_promises(store: &Store) -> anyhow::Result<()> {
     let mut per_day: BTreeMap<(Uuid, chrono::NaiveDate), u32> = BTreeMap::new();
     for m in sent.iter().filter(|m| m.channel == "email") {
         let mailbox = m.mailbox_id.expect("an email names its mailbox");
-        *per_day.entry((mailbox, m.intended_at.date_naive())).or_default() += 1;
+        *per_day
+            .entry((mailbox, m.intended_at.date_naive()))
+            .or_default() += 1;
     }
     assert!(!per_day.is_empty());
     for ((mailbox, day), n) in &per_day {
         let b = &boxes[mailbox];
         let end_of_day = day.and_hms_opt(23, 59, 59).expect("a time").and_utc();
         let age = u32::try_from((end_of_day - b.warmup_started_at).num_days().max(0))?;
-        let cap = effective_daily_cap(age, HealthTier::Excellent)
-            .min(u32::try_from(b.daily_cap.max(0))?);
+        let cap =
+            effective_daily_cap(age, HealthTier::Excellent).min(u32::try_from(b.daily_cap.max(0))?);
         assert!(*n <= cap, "{} sent {n} on {day}, cap {cap}", b.address);
     }
 
@@ -529,7 +546,10 @@ async fn check_promises(store: &Store) -> anyhow::Result<()> {
         };
         checked += 1;
         assert!(
-            matches!(mission.status.as_str(), "succeeded" | "cancelled" | "failed"),
+            matches!(
+                mission.status.as_str(),
+                "succeeded" | "cancelled" | "failed"
+            ),
             "the sequence of suppressed lead {} is {}",
             lead.external_id,
             mission.status

@@ -625,7 +625,9 @@ impl Metrics {
     /// An attempt of `agent`'s `action` asked to run again later.
     pub fn step_deferred(&self, agent: &str, action: &str) {
         let [agent, action] = self.step_labels(agent, action);
-        self.steps_deferred.with_label_values(&[agent, action]).inc();
+        self.steps_deferred
+            .with_label_values(&[agent, action])
+            .inc();
     }
 
     /// A worker cancelled a running step of `agent` because its mission had ended.

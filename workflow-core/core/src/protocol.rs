@@ -58,10 +58,18 @@ pub struct ResultMessage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Outcome {
-    Succeeded { output: Value },
-    Failed { message: String, retryable: bool },
+    Succeeded {
+        output: Value,
+    },
+    Failed {
+        message: String,
+        retryable: bool,
+    },
     /// Not yet: run the step again at `until` (a send window, a spent cap).
-    Deferred { until: DateTime<Utc>, reason: String },
+    Deferred {
+        until: DateTime<Utc>,
+        reason: String,
+    },
 }
 
 impl ResultMessage {

@@ -635,7 +635,10 @@ fn a_deferral_reruns_the_step_at_its_time_without_spending_the_retry_budget() {
             )]
         );
         assert_eq!(s.steps[0].status, StepStatus::WaitingRetry);
-        assert!(dispatched(&deferred).is_empty(), "nothing runs before its time");
+        assert!(
+            dispatched(&deferred).is_empty(),
+            "nothing runs before its time"
+        );
         let fired = apply(
             &mut s,
             &wf,
@@ -676,6 +679,14 @@ fn a_deferral_to_the_past_reruns_at_once_and_a_stale_one_is_ignored() {
     let deferred = apply(&mut s, &wf, defer("a", 1, t0()), now);
     assert_eq!(armed(&deferred)[0].1, now, "never armed in the past");
     // a duplicate of the same result, and one about another attempt
-    assert!(apply(&mut s, &wf, defer("a", 1, t0()), now).ignored.is_some());
-    assert!(apply(&mut s, &wf, defer("a", 7, t0()), now).ignored.is_some());
+    assert!(
+        apply(&mut s, &wf, defer("a", 1, t0()), now)
+            .ignored
+            .is_some()
+    );
+    assert!(
+        apply(&mut s, &wf, defer("a", 7, t0()), now)
+            .ignored
+            .is_some()
+    );
 }

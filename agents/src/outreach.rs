@@ -336,6 +336,49 @@ impl Outreach {
         }
     }
 
+    /// The message's A/B variant: the lead's `variant` key (from `personalizer`) in the
+    /// experiment of `input.campaign.experiment {name, variants}`, created with the
+    /// campaign on first use. `None` without an experiment or a variant.
+    async fn variant(
+        &self,
+        tenant: Uuid,
+        campaign: Uuid,
+        obj: &Obj,
+        lead: &Obj,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Uuid>, StepError> {
+        let Some(key) = text(lead, "input.lead", "variant")? else {
+            return Ok(None);
+        };
+        let Some(Value::Object(experiment)) = obj.get("campaign").and_then(|c| c.get("experiment"))
+        else {
+            return Ok(None);
+        };
+        let Some(name) = experiment.get("name").and_then(Value::as_str) else {
+            return Ok(None);
+        };
+        let keys: Vec<String> = experiment
+            .get("variants")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let found = rex_domain_store::ensure_experiment(
+            self.store.conn(),
+            tenant,
+            Some(campaign),
+            name,
+            &keys,
+            now,
+        )
+        .await
+        .map_err(|e| store_error("experiment", &e))?;
+        Ok(found.variants.iter().find(|v| v.key == key).map(|v| v.id))
+    }
+
     /// Whether the mission this attempt belongs to has ended (an id that names no
     /// mission, as in a direct call, has not).
     async fn mission_ended(&self, mission_id: &str) -> Result<bool, StepError> {
@@ -424,6 +467,8 @@ impl Outreach {
         // 5. compose before taking anything
         let first = !has_sent_before(&self.store, tenant, lead, req.channel).await?;
         let composed = self.compose(&req, &out, country.clone(), first)?;
+        // the lead's A/B variant in the campaign's experiment, for the report
+        let variant = self.variant(tenant, campaign, obj, req.lead, now).await?;
         // 6. slots
         let slots = match self.take_slots(tenant, req.channel, now).await? {
             Ok(slots) => slots,
@@ -444,7 +489,7 @@ impl Outreach {
             step_key: out.message_id.clone(),
             channel: req.channel,
             mailbox_id: slots.mailbox.as_ref().map(|(id, _)| *id),
-            variant_id: None,
+            variant_id: variant,
             body_hash: hash_body(&[composed.subject.as_deref().unwrap_or(""), &composed.body]),
             at: now,
         };

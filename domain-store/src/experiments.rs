@@ -2,7 +2,10 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionSession, TransactionTrait,
+};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -129,6 +132,67 @@ where
         experiment,
         variants,
     })
+}
+
+/// The tenant's experiment `name` with its variants; created (for `campaign_id`, judged
+/// on the positive-reply rate, the `keys` at equal weights) when it does not exist yet.
+/// Two workers racing to create it both get the one row (names are unique per tenant).
+/// An existing experiment is returned as it is, whatever `keys` says.
+pub async fn ensure_experiment<C>(
+    c: &C,
+    tenant_id: Uuid,
+    campaign_id: Option<Uuid>,
+    name: &str,
+    keys: &[String],
+    at: DateTime<Utc>,
+) -> Result<ExperimentWithVariants, DomainStoreError>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let find = || async {
+        match experiments::Entity::find()
+            .filter(experiments::Column::TenantId.eq(tenant_id))
+            .filter(experiments::Column::Name.eq(name))
+            .one(c)
+            .await?
+        {
+            Some(e) => get_experiment(c, tenant_id, e.id).await,
+            None => Ok(None),
+        }
+    };
+    if let Some(found) = find().await? {
+        return Ok(found);
+    }
+    let new = NewExperiment {
+        tenant_id,
+        campaign_id,
+        name: name.to_owned(),
+        metric: "positive_reply_rate".to_owned(),
+        variants: keys
+            .iter()
+            .map(|k| NewVariant {
+                key: k.clone(),
+                weight: 1,
+                payload: serde_json::Value::Null,
+            })
+            .collect(),
+    };
+    // the experiment and its variants appear together, or not at all
+    let txn = c.begin().await?;
+    match create_experiment(&txn, &new, at).await {
+        Ok(created) => {
+            txn.commit().await?;
+            Ok(created)
+        }
+        Err(e) => {
+            let _ = txn.rollback().await;
+            if e.is_unique_violation() {
+                find().await?.ok_or(e)
+            } else {
+                Err(e)
+            }
+        }
+    }
 }
 
 /// The experiment `id` of the tenant with its variants by key.

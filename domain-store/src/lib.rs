@@ -45,8 +45,8 @@ pub use dry_run::{
 pub use enrichment::{CACHE_DAYS, get_fresh_enrichment, put_enrichment};
 pub use error::DomainStoreError;
 pub use experiments::{
-    ExperimentWithVariants, NewExperiment, NewVariant, create_experiment, get_experiment,
-    latest_icp_profile, put_icp_profile, set_experiment_status,
+    ExperimentWithVariants, NewExperiment, NewVariant, create_experiment, ensure_experiment,
+    get_experiment, latest_icp_profile, put_icp_profile, set_experiment_status,
 };
 pub use leads::{
     ImportReport, LeadFilter, LeadWithHistory, get_lead, get_lead_with_history, import_companies,

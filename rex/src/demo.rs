@@ -203,11 +203,30 @@ fn render(f: &Finished, report: Option<&Value>) -> String {
             }
         }
     }
+    if let Some(Value::Object(variants)) = r.get("by_variant") {
+        let _ = writeln!(out, "\nA/B variants");
+        for (key, v) in variants {
+            let sent = num(v.get("metrics").and_then(|m| m.get("sent")));
+            let positive = num(v.get("rates").and_then(|m| m.get("positive_reply")));
+            let _ = writeln!(
+                out,
+                "  {key:<6} sent {sent:>5}  positive replies {:>5.2} %",
+                positive * 100.0
+            );
+        }
+    }
     if let Some(e) = r.get("experiment") {
-        let _ = writeln!(out, "\nA/B: {e}");
+        let text = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("");
+        let _ = writeln!(out, "verdict: {} {}", text("verdict"), text("variant"));
+        if !text("reason").is_empty() {
+            let _ = writeln!(out, "  {}", text("reason"));
+        }
     }
     if let Some(Value::Array(recs)) = r.get("recommendations") {
         let _ = writeln!(out, "\nrecommendations");
+        if recs.is_empty() {
+            let _ = writeln!(out, "  (none)");
+        }
         for rec in recs {
             let kind = rec.get("kind").and_then(Value::as_str).unwrap_or("?");
             let reason = rec.get("reason").and_then(Value::as_str).unwrap_or("");

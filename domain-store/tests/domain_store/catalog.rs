@@ -3,8 +3,8 @@
 
 use chrono::Duration;
 use rex_domain_store::{
-    NewDeliveryEvent, NewExperiment, NewVariant, create_experiment, get_experiment,
-    get_fresh_enrichment, latest_icp_profile, put_enrichment, put_icp_profile,
+    NewDeliveryEvent, NewExperiment, NewVariant, create_experiment, ensure_experiment,
+    get_experiment, get_fresh_enrichment, latest_icp_profile, put_enrichment, put_icp_profile,
     record_delivery_event, tenant_by_slug,
 };
 use rex_migrations::{Migrator, MigratorTrait};
@@ -17,6 +17,7 @@ on_both_backends!(
     delivery_events_are_recorded_once_per_provider_event,
     enrichment_answers_are_reused_for_thirty_days,
     icp_profiles_and_experiments_round_trip,
+    racing_senders_ensure_one_experiment_with_its_variants,
     the_domain_schema_rolls_back_and_applies_again,
 );
 
@@ -179,5 +180,51 @@ async fn the_domain_schema_rolls_back_and_applies_again(db: &TestDb) -> anyhow::
     db.migrate().await?;
     assert!(tenant_by_slug(db.conn(), "acme").await?.is_none());
     World::new(db, "acme").await?;
+    Ok(())
+}
+
+async fn racing_senders_ensure_one_experiment_with_its_variants(db: &TestDb) -> anyhow::Result<()> {
+    let w = World::new(db, "acme").await?;
+    let keys = vec!["a".to_owned(), "b".to_owned()];
+    // four "workers", each on its own connection, asking at once
+    let mut racers = Vec::new();
+    for _ in 0..4 {
+        let (url, keys, tenant, campaign) =
+            (db.url().to_owned(), keys.clone(), w.tenant, w.campaign);
+        racers.push(tokio::spawn(async move {
+            let store = rex_store::Store::connect(&url, 1).await?;
+            let got = ensure_experiment(
+                store.conn(),
+                tenant,
+                Some(campaign),
+                "subject-v1",
+                &keys,
+                at(1),
+            )
+            .await?;
+            store.close().await?;
+            anyhow::Ok(got)
+        }));
+    }
+    let mut seen = Vec::new();
+    for r in racers {
+        seen.push(r.await??);
+    }
+    let first = &seen[0];
+    assert_eq!(first.variants.len(), 2, "{first:?}");
+    for got in &seen {
+        assert_eq!(got.experiment.id, first.experiment.id, "one experiment");
+        let ids: Vec<_> = got.variants.iter().map(|v| (v.key.clone(), v.id)).collect();
+        let want: Vec<_> = first
+            .variants
+            .iter()
+            .map(|v| (v.key.clone(), v.id))
+            .collect();
+        assert_eq!(ids, want, "the same variants");
+    }
+    // asked again later, with other keys: the stored experiment as it is
+    let again = ensure_experiment(db.conn(), w.tenant, None, "subject-v1", &[], at(2)).await?;
+    assert_eq!(again.experiment.id, first.experiment.id);
+    assert_eq!(again.variants.len(), 2);
     Ok(())
 }

@@ -190,10 +190,13 @@ impl Setup {
     async fn finish(self) {
         self.shutdown.cancel();
         self.db.cleanup().await;
-        let _ = self
-            .amqp
-            .delete_topology(&["sleep".into(), "noop".into()])
-            .await;
+        // the processes declared the queues of every agent this build knows
+        let agents: Vec<String> = rex_workers::builtin::NAMES
+            .iter()
+            .chain(rex_agents::NAMES.iter())
+            .map(|s| (*s).to_owned())
+            .collect();
+        let _ = self.amqp.delete_topology(&agents).await;
     }
 }
 

@@ -26,6 +26,9 @@ pub struct ApiConfig {
     pub events_poll: Duration,
     /// Largest page of a listing; default 100 (and the page size when none is asked).
     pub max_page: u64,
+    /// The agents this deployment runs: `GET /v1/agents` always lists them, with any
+    /// other agent that has work or recent attempts. Default none.
+    pub agents: Vec<String>,
 }
 
 impl Default for ApiConfig {
@@ -38,6 +41,7 @@ impl Default for ApiConfig {
             behind_tls: false,
             events_poll: Duration::from_millis(500),
             max_page: 100,
+            agents: Vec::new(),
         }
     }
 }

@@ -74,7 +74,12 @@ impl<T: DeserializeOwned + Send> FromRequestParts<ApiState> for ApiQuery<T> {
                     .strip_prefix("Failed to deserialize query string: ")
                     .unwrap_or(&text)
                     .to_owned();
-                let field = backticked(&text).unwrap_or("query").to_owned();
+                // "unknown field `x`" names it in backticks; a value that does not
+                // parse is "x: invalid digit …"
+                let field = backticked(&text)
+                    .or_else(|| named_prefix(&text))
+                    .unwrap_or("query")
+                    .to_owned();
                 let code = if text.contains("unknown field") {
                     "unknown_parameter"
                 } else {
@@ -83,6 +88,16 @@ impl<T: DeserializeOwned + Send> FromRequestParts<ApiState> for ApiQuery<T> {
                 ApiError::invalid(code, format!("query string: {text}")).at(field)
             })
     }
+}
+
+/// `name` of a `"name: reason"` message, when it is a parameter name.
+fn named_prefix(text: &str) -> Option<&str> {
+    let (name, _) = text.split_once(": ")?;
+    let plain = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+    plain.then_some(name)
 }
 
 impl<T: DeserializeOwned + Send> FromRequestParts<ApiState> for ApiPath<T> {

@@ -10,7 +10,8 @@
 //!
 //! Endpoints (see `api/openapi.json`): `/v1/definitions` (create, `validate`, list,
 //! `{name}/{version}`), `/v1/missions` (start with `Idempotency-Key`, list with filters
-//! and cursor, get with steps, `cancel`, `retry`, `signals`, `events` as SSE), and
+//! and cursor, get with steps, `cancel`, `retry`, `signals`, `events` as SSE),
+//! `/v1/agents` (queues and work per agent), and
 //! `/healthz`, `/readyz`, `/metrics`, `/openapi.json` without a key.
 //!
 //! Tenancy: a mission belongs to the tenant of the key that started it
@@ -85,6 +86,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/missions/{id}/retry", post(routes::missions::retry))
         .route("/v1/missions/{id}/signals", post(routes::missions::signal))
         .route("/v1/missions/{id}/events", get(routes::events::events))
+        .route("/v1/agents", get(routes::agents::list))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,

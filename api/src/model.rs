@@ -261,3 +261,74 @@ impl From<&steps::Model> for StepView {
         }
     }
 }
+
+/// Parameters of `GET /v1/agents`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AgentQuery {
+    /// Seconds of attempt outcomes to count (1 to 86400; default 300).
+    pub window: Option<u64>,
+}
+
+/// The agents, by name.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AgentList {
+    pub items: Vec<AgentView>,
+}
+
+/// One agent's queue and work.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AgentView {
+    pub agent: String,
+    /// Messages ready in the agent's queue; null when the broker could not say (the
+    /// queue was never declared).
+    pub queue_ready: Option<u64>,
+    /// Consumers on the queue (worker channels serving the agent).
+    pub consumers: Option<u32>,
+    /// Messages in the agent's dead-letter queue.
+    pub dead_letters: Option<u64>,
+    /// Dispatched tasks no worker has claimed yet.
+    pub queued: u64,
+    /// Tasks a worker is running now.
+    pub in_flight: u64,
+    /// Seconds the longest-waiting queued task has waited; null when none waits.
+    pub oldest_queued_seconds: Option<f64>,
+    pub recent: RecentView,
+}
+
+/// Attempt outcomes within the window.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RecentView {
+    pub window_seconds: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    /// Asked to run later (send windows, caps); not failures.
+    pub deferred: u64,
+    /// Not run because their mission had ended.
+    pub skipped: u64,
+    /// failed / (succeeded + failed); null with neither in the window.
+    pub error_rate: Option<f64>,
+}
+
+impl From<rex_engine::AgentOverview> for AgentView {
+    fn from(a: rex_engine::AgentOverview) -> Self {
+        Self {
+            agent: a.agent,
+            queue_ready: a.queue_ready,
+            consumers: a.consumers,
+            dead_letters: a.dead_letters,
+            queued: a.queued,
+            in_flight: a.in_flight,
+            oldest_queued_seconds: a.oldest_queued_age.map(|d| d.as_secs_f64()),
+            recent: RecentView {
+                window_seconds: a.recent.window_seconds,
+                succeeded: a.recent.succeeded,
+                failed: a.recent.failed,
+                deferred: a.recent.deferred,
+                skipped: a.recent.skipped,
+                error_rate: a.recent.error_rate,
+            },
+        }
+    }
+}

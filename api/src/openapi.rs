@@ -14,7 +14,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ProblemBody};
 use crate::model::*;
-use crate::routes::{definitions, events, missions, ops};
+use crate::routes::{agents, definitions, events, missions, ops};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -36,6 +36,7 @@ use crate::routes::{definitions, events, missions, ops};
         missions::retry,
         missions::signal,
         events::events,
+        agents::list,
         ops::healthz,
         ops::readyz,
         ops::metrics,
@@ -58,6 +59,9 @@ use crate::routes::{definitions, events, missions, ops};
         MissionPage,
         CancelRequest,
         RetryRequest,
+        AgentList,
+        AgentView,
+        RecentView,
         SignalRequest,
         ActionOutcome,
         MissionEvent,
@@ -67,6 +71,7 @@ use crate::routes::{definitions, events, missions, ops};
     tags(
         (name = "definitions", description = "workflow definitions, shared by the deployment"),
         (name = "missions", description = "the caller's tenant's missions"),
+        (name = "agents", description = "the deployment's agents: queues, work in flight, error rates"),
         (name = "operations", description = "health, readiness, metrics; no key needed"),
     )
 )]

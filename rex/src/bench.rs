@@ -1,7 +1,8 @@
 //! `rex bench`: runs N missions of a K-step chain and of a fan-out/fan-in DAG with
 //! no-op agents on the configured backends, a fixed number of missions in flight
 //! (closed loop), and prints throughput, latencies and memory. `rex bench timers` fires
-//! N pending durable timers instead (see [`timers`]).
+//! N pending durable timers instead (see [`timers`]); `rex bench api` loads the HTTP API
+//! at a fixed request rate (see [`api`]).
 //!
 //! Every step is persistent, confirmed and committed exactly as in production: the
 //! orchestrators and workers are the real components, each with its own database pool
@@ -24,6 +25,7 @@ use uuid::Uuid;
 use crate::cli::Global;
 use crate::setup;
 
+mod api;
 mod timers;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -32,6 +34,8 @@ pub enum Scenario {
     Missions,
     /// `--timers` pending durable timers in PostgreSQL, fired by the orchestrator(s).
     Timers,
+    /// The HTTP API at `--rate` requests/s: mission starts, then mission reads.
+    Api,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -90,11 +94,19 @@ pub struct BenchArgs {
     /// Timers scenario: leave the seeded rows in the database afterwards.
     #[arg(long)]
     pub keep: bool,
+    /// API scenario: requests per second, sent on schedule (open loop).
+    #[arg(long, default_value_t = 500)]
+    pub rate: u32,
+    /// API scenario: seconds of each phase.
+    #[arg(long, default_value_t = 60.0)]
+    pub duration: f64,
 }
 
 pub async fn run(g: &Global, args: BenchArgs) -> anyhow::Result<ExitCode> {
-    if args.scenario == Scenario::Timers {
-        return timers::run(g, &args).await;
+    match args.scenario {
+        Scenario::Timers => return timers::run(g, &args).await,
+        Scenario::Api => return api::run(g, &args).await,
+        Scenario::Missions => {}
     }
     let tmp = tempfile::tempdir()?;
     let url = match &g.database_url {

@@ -82,6 +82,7 @@ pub async fn api(g: &Global, args: ApiArgs) -> anyhow::Result<ExitCode> {
         rate_limit_per_minute: args.rate_limit,
         cors_origins: args.cors_origins,
         behind_tls: args.behind_tls,
+        agents: setup::known_agents(),
         ..rex_api::ApiConfig::default()
     };
     let addr: std::net::SocketAddr = args

@@ -1,5 +1,6 @@
 //! The routes, one file per resource; [`crate::router`] assembles them.
 
+pub(crate) mod agents;
 pub(crate) mod definitions;
 pub(crate) mod events;
 pub(crate) mod missions;

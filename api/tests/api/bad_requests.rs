@@ -246,7 +246,7 @@ async fn catalogue(api: TestApi) {
         case("limit not a number", "GET", "/v1/missions?limit=abc", "").expect(
             S::UNPROCESSABLE_ENTITY,
             "invalid_parameter",
-            Some("query"),
+            Some("limit"),
         ),
         case("forged cursor", "GET", "/v1/missions?cursor=garbage", "").expect(
             S::UNPROCESSABLE_ENTITY,
@@ -261,7 +261,7 @@ async fn catalogue(api: TestApi) {
         case("bad time", "GET", "/v1/missions?created_from=yesterday", "").expect(
             S::UNPROCESSABLE_ENTITY,
             "invalid_parameter",
-            Some("query"),
+            Some("created_from"),
         ),
         case(
             "mission id not a uuid",

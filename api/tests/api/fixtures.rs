@@ -157,6 +157,12 @@ impl TestApi {
     /// Runs an orchestrator (on the API's engine, as `rex dev` does) and a worker of
     /// the built-in agents until the test ends.
     pub fn run_engine(&self) {
+        self.run_orchestrator();
+        self.run_worker();
+    }
+
+    /// Runs an orchestrator only: dispatched tasks wait in their queues.
+    pub fn run_orchestrator(&self) {
         let config = OrchestratorConfig {
             relay_grace: Duration::from_millis(300),
             relay_interval: Duration::from_millis(100),
@@ -171,6 +177,10 @@ impl TestApi {
                 eprintln!("orchestrator failed: {e}");
             }
         });
+    }
+
+    /// Runs a worker of the built-in agents until the test ends.
+    pub fn run_worker(&self) {
         let worker = Worker::new(
             self.db.store().clone(),
             self.broker.clone(),

@@ -1,6 +1,7 @@
 //! The API through `Router::oneshot` on SQLite and the in-process broker, and over a
 //! real socket on PostgreSQL and RabbitMQ (`production`).
 
+mod agents;
 mod bad_requests;
 mod definitions;
 mod events;

@@ -1,14 +1,16 @@
-//! Samples the state an operator or an autoscaler watches: queue depths, dead letters,
-//! missions by state, the outbox backlog.
+//! Samples the state an operator or an autoscaler watches: queue depths, the age of
+//! each agent's oldest waiting task, dead letters, missions by state, the outbox backlog.
 
 use std::time::Duration;
 
-use rex_broker::Destination;
 use rex_observability::metrics;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use crate::Engine;
+
+/// Outcomes counted by the overview; the gauges use only the queues.
+const OUTCOME_WINDOW: Duration = Duration::from_secs(300);
 
 /// Every mission state, so a state with no mission reads 0 rather than vanishing.
 const STATES: [&str; 5] = ["pending", "running", "succeeded", "failed", "cancelled"];
@@ -31,18 +33,22 @@ pub(crate) async fn run(
 /// One sample; a failing source leaves its gauges at their last value.
 pub async fn sample(engine: &Engine, agents: &[String]) {
     let m = metrics();
-    for agent in agents {
-        match engine
-            .broker
-            .queue_stats(&Destination::Agent(agent.clone()))
-            .await
-        {
-            Ok(stats) => m.set_queue_depth(agent, stats.ready),
-            Err(err) => debug!(agent, error = %err, "queue depth not sampled"),
+    match engine.agent_overview(agents, OUTCOME_WINDOW).await {
+        Ok(overview) => {
+            for agent in overview.iter().filter(|a| agents.contains(&a.agent)) {
+                if let Some(ready) = agent.queue_ready {
+                    m.set_queue_depth(&agent.agent, ready);
+                }
+                if let Some(n) = agent.dead_letters {
+                    m.set_dead_letter_queue_depth(&agent.agent, n);
+                }
+                m.set_queue_oldest_age(
+                    &agent.agent,
+                    agent.oldest_queued_age.unwrap_or(Duration::ZERO),
+                );
+            }
         }
-        if let Ok(n) = engine.broker.dead_letter_count(agent).await {
-            m.set_dead_letter_queue_depth(agent, n);
-        }
+        Err(err) => debug!(error = %err, "agent queues not sampled"),
     }
     if let Ok(counts) = engine.store.count_missions_by_status().await {
         for state in STATES {

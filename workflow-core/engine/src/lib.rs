@@ -11,6 +11,7 @@
 //! This crate does IO (store, broker, tokio); the decisions themselves live in
 //! `rex-core` and are never made here.
 
+mod agents;
 pub mod catalog;
 mod commit;
 mod control;
@@ -25,6 +26,7 @@ mod publish;
 pub mod relay;
 pub mod timers;
 
+pub use agents::{AgentOverview, RecentOutcomes};
 pub use catalog::Catalog;
 pub use commit::{Committed, Engine, MissionUpdate, StartMission, Started};
 pub use control::Outcome;

@@ -29,6 +29,7 @@ pub use entity::{
 };
 pub use error::StoreError;
 pub use query::activity::Activity;
+pub use query::agents::{AttemptTally, TaskBacklog};
 pub use query::attempts::{AttemptOutcome, Claim, NewAttempt};
 pub use query::dead_letters::{
     DeadLetterFilter, NewDeadLetter, Recorded, mark_dead_letter_replayed,

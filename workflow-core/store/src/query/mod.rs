@@ -1,6 +1,7 @@
 //! The queries, one file per table.
 
 pub(crate) mod activity;
+pub(crate) mod agents;
 pub(crate) mod attempts;
 pub(crate) mod dead_letters;
 pub(crate) mod definitions;

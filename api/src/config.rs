@@ -29,6 +29,10 @@ pub struct ApiConfig {
     /// The agents this deployment runs: `GET /v1/agents` always lists them, with any
     /// other agent that has work or recent attempts. Default none.
     pub agents: Vec<String>,
+    /// How long a valid API key is remembered without reading it again: a key revoked
+    /// elsewhere keeps working this long in a running API. Zero reads every request.
+    /// Default 10 s.
+    pub key_cache_ttl: Duration,
 }
 
 impl Default for ApiConfig {
@@ -42,6 +46,7 @@ impl Default for ApiConfig {
             events_poll: Duration::from_millis(500),
             max_page: 100,
             agents: Vec::new(),
+            key_cache_ttl: Duration::from_secs(10),
         }
     }
 }

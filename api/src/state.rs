@@ -7,6 +7,7 @@ use rex_engine::Engine;
 use rex_store::Store;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::KeyCache;
 use crate::config::ApiConfig;
 use crate::ratelimit::RateLimiter;
 
@@ -19,6 +20,7 @@ pub struct ApiState {
     pub broker: Arc<dyn Broker>,
     pub config: Arc<ApiConfig>,
     pub(crate) limiter: Arc<RateLimiter>,
+    pub(crate) keys: Arc<KeyCache>,
     /// Ends live event streams when the server stops ([`crate::serve`] sets it), so
     /// a graceful shutdown does not wait for clients that never disconnect.
     pub(crate) shutdown: CancellationToken,
@@ -29,13 +31,22 @@ impl ApiState {
     /// `setup::engine` does): missions are started and changed through it.
     pub fn new(store: Store, engine: Engine, broker: Arc<dyn Broker>, config: ApiConfig) -> Self {
         let limiter = Arc::new(RateLimiter::new(config.rate_limit_per_minute));
+        let keys = Arc::new(KeyCache::new(config.key_cache_ttl));
         Self {
             store,
             engine,
             broker,
             config: Arc::new(config),
             limiter,
+            keys,
             shutdown: CancellationToken::new(),
         }
+    }
+
+    /// Forgets a key this process may have remembered, so its revocation (by
+    /// [`crate::revoke_api_key`]) takes effect here at once rather than after
+    /// `key_cache_ttl`.
+    pub fn forget_key(&self, key_id: uuid::Uuid) {
+        self.keys.forget_key(key_id);
     }
 }

@@ -4,8 +4,10 @@
 //! same message for each, so a caller learns nothing about which keys exist), applies
 //! the key's rate limit (429), and leaves a [`Principal`] in the request for the
 //! handlers, which check the scope they need (403). The key itself is never logged:
-//! spans record the key's id only.
+//! spans record the key's id only. Valid keys are remembered for a few seconds
+//! ([`cache`]), so a revocation takes that long to reach a running API.
 
+mod cache;
 mod entity;
 mod keys;
 
@@ -21,6 +23,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub(crate) use cache::KeyCache;
 pub use keys::{CreatedKey, KeyInfo, create_api_key, list_api_keys, revoke_api_key};
 
 use crate::error::ApiError;
@@ -142,10 +145,29 @@ pub(crate) async fn authenticate(
         })
         .filter(|token| keys::looks_like_key(token))
         .ok_or_else(|| ApiError::unauthorized(BAD_KEY))?;
-    let (key, tenant) = keys::find_key(&state.store, &keys::hash_key(presented))
-        .await?
-        .ok_or_else(|| ApiError::unauthorized(BAD_KEY))?;
-    if let Err(wait) = state.limiter.check(key.id, Instant::now()) {
+    let hash = keys::hash_key(presented);
+    let now = Instant::now();
+    let principal = match state.keys.get(&hash, now) {
+        Some(principal) => principal,
+        None => {
+            let (key, tenant) = keys::find_key(&state.store, &hash)
+                .await?
+                .ok_or_else(|| ApiError::unauthorized(BAD_KEY))?;
+            let principal = Principal {
+                key_id: key.id,
+                tenant_id: tenant.id,
+                tenant: tenant.slug,
+                scopes: key
+                    .scopes
+                    .split(',')
+                    .filter_map(|s| s.parse().ok())
+                    .collect(),
+            };
+            state.keys.put(hash, principal.clone(), now);
+            principal
+        }
+    };
+    if let Err(wait) = state.limiter.check(principal.key_id, now) {
         let mut e = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
@@ -157,18 +179,9 @@ pub(crate) async fn authenticate(
         e.retry_after = Some(wait.as_secs_f64().ceil().max(1.0) as u64);
         return Err(e);
     }
-    let scopes = key
-        .scopes
-        .split(',')
-        .filter_map(|s| s.parse().ok())
-        .collect();
-    tracing::Span::current().record("rex.api_key", tracing::field::display(key.id));
-    tracing::Span::current().record("rex.tenant", tracing::field::display(&tenant.slug));
-    req.extensions_mut().insert(Principal {
-        key_id: key.id,
-        tenant_id: tenant.id,
-        tenant: tenant.slug,
-        scopes,
-    });
+    let span = tracing::Span::current();
+    span.record("rex.api_key", tracing::field::display(principal.key_id));
+    span.record("rex.tenant", tracing::field::display(&principal.tenant));
+    req.extensions_mut().insert(principal);
     Ok(next.run(req).await)
 }

@@ -144,6 +144,8 @@ async fn missing_unknown_and_revoked_keys_are_unauthorized() {
             .await
             .unwrap()
     );
+    // the API remembers valid keys for `key_cache_ttl`; this process forgets at once
+    api.state.forget_key(created.id);
     let r = api
         .call("GET", "/v1/missions", Some(&created.key), None)
         .await;
@@ -161,5 +163,31 @@ async fn missing_unknown_and_revoked_keys_are_unauthorized() {
     );
     // a key's Debug never shows the secret
     assert!(!format!("{created:?}").contains(&created.key));
+    api.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_key_revoked_elsewhere_stops_working_when_its_cache_entry_expires() {
+    let ttl = std::time::Duration::from_millis(300);
+    let api = TestApi::embedded(ApiConfig {
+        key_cache_ttl: ttl,
+        ..ApiConfig::default()
+    })
+    .await;
+    let created = rex_api::create_api_key(api.db.store(), "acme", "temp", &[rex_api::Scope::Read])
+        .await
+        .unwrap();
+    let call = || api.call("GET", "/v1/missions", Some(&created.key), None);
+    assert_eq!(call().await.status, StatusCode::OK);
+    // revoked by another process (the CLI): this API still remembers the key…
+    assert!(
+        revoke_api_key(api.db.store(), "acme", created.id)
+            .await
+            .unwrap()
+    );
+    assert_eq!(call().await.status, StatusCode::OK);
+    // …until the entry expires; then the database says no
+    tokio::time::sleep(ttl + std::time::Duration::from_millis(50)).await;
+    assert_eq!(call().await.status, StatusCode::UNAUTHORIZED);
     api.cleanup().await;
 }

@@ -2,14 +2,17 @@
 //!
 //! The span records the method, the path (never the query string), the status, the
 //! latency, and after authentication the tenant and the key's id: never a header's
-//! value, so neither `Authorization` nor a key can reach a log line.
+//! value, so neither `Authorization` nor a key can reach a log line. Every answer is
+//! counted in `rex_http_requests_total` and `rex_http_request_duration_seconds` by its
+//! route template (`/v1/missions/{id}`), never the raw path.
 
 use std::time::Instant;
 
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use rex_observability::metrics::{UNMATCHED, http_metrics};
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -52,6 +55,11 @@ pub(crate) async fn request_context(
     next: Next,
 ) -> Response {
     let id = request_id(&req);
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
     let span = tracing::info_span!(
         "http.request",
         http.request.method = %req.method(),
@@ -68,6 +76,12 @@ pub(crate) async fn request_context(
     let started = Instant::now();
     let mut response = next.run(req).instrument(span.clone()).await;
     let status = response.status();
+    http_metrics().observe(
+        method.as_str(),
+        route.as_deref().unwrap_or(UNMATCHED),
+        status.as_u16(),
+        started.elapsed(),
+    );
     span.record("http.response.status_code", status.as_u16());
     span.in_scope(|| {
         tracing::info!(

@@ -9,6 +9,7 @@ mod fixtures;
 mod isolation;
 mod limits;
 mod logs;
+mod metrics;
 mod missions;
 mod openapi;
 mod production;

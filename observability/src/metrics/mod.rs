@@ -7,7 +7,10 @@
 //! dead-letter queues) are set by a collector loop; counters and histograms are fed
 //! where the event happens.
 
+mod http;
 pub mod labels;
+
+pub use http::{HttpMetrics, UNMATCHED, http_metrics};
 
 use std::time::Duration;
 

@@ -390,14 +390,7 @@ impl Outreach {
             .get_mission(id)
             .await
             .map_err(|e| StepError::retryable(format!("mission lookup: {e}")))?;
-        Ok(row.is_some_and(|m| {
-            matches!(
-                m.status.as_str(),
-                rex_store::entity::missions::status::SUCCEEDED
-                    | rex_store::entity::missions::status::FAILED
-                    | rex_store::entity::missions::status::CANCELLED
-            )
-        }))
+        Ok(row.is_some_and(|m| m.is_finished()))
     }
 
     /// `outreach.send`.

@@ -148,12 +148,7 @@ impl Driver {
                 .get_mission(mission)
                 .await?
                 .ok_or(SimulationError::NoMission(mission))?;
-            if matches!(
-                row.status.as_str(),
-                missions::status::SUCCEEDED
-                    | missions::status::FAILED
-                    | missions::status::CANCELLED
-            ) {
+            if row.is_finished() {
                 // answers already due still arrive (a late bounce is still a bounce)
                 self.world.scan().await?;
                 self.world.deliver_due(self.clock.now()).await;

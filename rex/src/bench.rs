@@ -431,10 +431,7 @@ impl Completions {
                 match updates.recv().await {
                     Ok(u)
                         if u.step_id.is_none()
-                            && matches!(
-                                u.status.as_str(),
-                                "succeeded" | "failed" | "cancelled"
-                            ) =>
+                            && rex_store::missions::status::is_finished(&u.status) =>
                     {
                         let mut s = this.inner.lock().unwrap_or_else(|e| e.into_inner());
                         match s.waiting.remove(&u.mission_id) {
@@ -471,7 +468,7 @@ impl Completions {
                 Err(_) => {
                     // A missed notification (lagging receiver): ask the database.
                     let m = store.get_mission(id).await?.context("mission vanished")?;
-                    if matches!(m.status.as_str(), "succeeded" | "failed" | "cancelled") {
+                    if m.is_finished() {
                         self.inner
                             .lock()
                             .unwrap_or_else(|e| e.into_inner())

@@ -163,10 +163,7 @@ pub async fn run_file(g: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
             .get_mission(started.id)
             .await?
             .context("mission vanished")?;
-        if matches!(
-            mission.status.as_str(),
-            "succeeded" | "failed" | "cancelled"
-        ) {
+        if mission.is_finished() {
             break mission;
         }
     };

@@ -178,9 +178,7 @@ impl Setup {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let m = self.db.get_mission(id).await.unwrap().unwrap();
-            if matches!(m.status.as_str(), "succeeded" | "failed" | "cancelled")
-                || tokio::time::Instant::now() > deadline
-            {
+            if m.is_finished() || tokio::time::Instant::now() > deadline {
                 return m.status;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -137,7 +137,7 @@ impl Feed {
                             .collect();
                         self.sort(&mut events);
                         for event in events {
-                            self.finished |= event.step.is_none() && is_final(&event.status);
+                            self.finished |= event.step.is_none() && rex_store::missions::status::is_finished(&event.status);
                             self.queue.push_back(event);
                         }
                     }
@@ -186,7 +186,7 @@ impl Feed {
             .collect();
         self.sort(&mut events);
         self.queue.extend(events);
-        self.finished |= is_final(&mission.status);
+        self.finished |= mission.is_finished();
     }
 
     /// Orders transitions seen together (one commit, or one read): steps that finished
@@ -202,10 +202,6 @@ impl Feed {
             None => (3, 0),
         });
     }
-}
-
-fn is_final(status: &str) -> bool {
-    matches!(status, "succeeded" | "failed" | "cancelled")
 }
 
 /// The last (status, attempt) sent for the mission (`None`) and each step.

@@ -11,6 +11,11 @@ pub mod status {
     pub const SUCCEEDED: &str = "succeeded";
     pub const FAILED: &str = "failed";
     pub const CANCELLED: &str = "cancelled";
+
+    /// Whether a mission in `status` has ended (succeeded, failed or cancelled).
+    pub fn is_finished(status: &str) -> bool {
+        matches!(status, SUCCEEDED | FAILED | CANCELLED)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize, Deserialize)]
@@ -43,6 +48,13 @@ pub struct Model {
 
 /// The tenant of missions started without one (the CLI, `rex dev`).
 pub const DEFAULT_TENANT: &str = "default";
+
+impl Model {
+    /// Succeeded, failed or cancelled: nothing more will happen to it.
+    pub fn is_finished(&self) -> bool {
+        status::is_finished(&self.status)
+    }
+}
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {

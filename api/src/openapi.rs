@@ -14,7 +14,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ProblemBody};
 use crate::model::*;
-use crate::routes::{definitions, events, missions, ops};
+use crate::routes::{audit, definitions, events, missions, ops, privacy, secrets};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -36,6 +36,12 @@ use crate::routes::{definitions, events, missions, ops};
         missions::retry,
         missions::signal,
         events::events,
+        secrets::put,
+        secrets::list,
+        secrets::delete,
+        privacy::export,
+        privacy::erase,
+        audit::list,
         ops::healthz,
         ops::readyz,
         ops::metrics,
@@ -62,11 +68,19 @@ use crate::routes::{definitions, events, missions, ops};
         ActionOutcome,
         MissionEvent,
         Health,
+        SecretRequest,
+        SecretView,
+        SecretList,
+        LeadExportView,
+        ErasureView,
+        AuditEntry,
+        AuditPage,
     )),
     modifiers(&BearerKeys, &CommonErrors),
     tags(
         (name = "definitions", description = "workflow definitions, shared by the deployment"),
         (name = "missions", description = "the caller's tenant's missions"),
+        (name = "privacy", description = "the tenant's secrets, GDPR export and erasure of leads, the audit log; admin scope"),
         (name = "operations", description = "health, readiness, metrics; no key needed"),
     )
 )]
@@ -129,6 +143,14 @@ impl Modify for CommonErrors {
             if let Some(op) = item.post.as_mut() {
                 add_errors(op, &ANY_V1);
                 add_errors(op, &WITH_BODY);
+            }
+            if let Some(op) = item.put.as_mut() {
+                add_errors(op, &ANY_V1);
+                add_errors(op, &WITH_BODY);
+            }
+            if let Some(op) = item.delete.as_mut() {
+                add_errors(op, &ANY_V1);
+                add_errors(op, &[("404", "not found")]);
             }
         }
     }

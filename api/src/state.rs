@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use rex_broker::Broker;
+use rex_domain_store::keyring::Keyring;
 use rex_engine::Engine;
 use rex_store::Store;
 use tokio_util::sync::CancellationToken;
@@ -19,6 +20,9 @@ pub struct ApiState {
     pub broker: Arc<dyn Broker>,
     pub config: Arc<ApiConfig>,
     pub(crate) limiter: Arc<RateLimiter>,
+    /// Seals and opens tenant secrets (`/v1/secrets`); `None` when `REX_SECRETS_KEYS`
+    /// is not set, and then those endpoints answer 503 `secrets_disabled`.
+    pub keyring: Option<Arc<Keyring>>,
     /// Ends live event streams when the server stops ([`crate::serve`] sets it), so
     /// a graceful shutdown does not wait for clients that never disconnect.
     pub(crate) shutdown: CancellationToken,
@@ -35,7 +39,14 @@ impl ApiState {
             broker,
             config: Arc::new(config),
             limiter,
+            keyring: None,
             shutdown: CancellationToken::new(),
         }
+    }
+
+    /// The state with secret storage enabled under `keyring`.
+    pub fn with_keyring(mut self, keyring: Keyring) -> Self {
+        self.keyring = Some(Arc::new(keyring));
+        self
     }
 }

@@ -1,6 +1,7 @@
 //! The API through `Router::oneshot` on SQLite and the in-process broker, and over a
 //! real socket on PostgreSQL and RabbitMQ (`production`).
 
+mod audit;
 mod bad_requests;
 mod definitions;
 mod events;
@@ -10,5 +11,7 @@ mod limits;
 mod logs;
 mod missions;
 mod openapi;
+mod privacy;
 mod production;
 mod rls;
+mod secrets;

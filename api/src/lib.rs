@@ -11,7 +11,9 @@
 //! Endpoints (see `api/openapi.json`): `/v1/definitions` (create, `validate`, list,
 //! `{name}/{version}`), `/v1/missions` (start with `Idempotency-Key`, list with filters
 //! and cursor, get with steps, `cancel`, `retry`, `signals`, `events` as SSE),
-//! `/v1/agents` (queues and work per agent), and
+//! `/v1/agents` (queues and work per agent),
+//! `/v1/secrets` (the tenant's provider credentials, encrypted, never returned),
+//! `/v1/leads/{id}/export|erase` (GDPR access and erasure), `/v1/audit`, and
 //! `/healthz`, `/readyz`, `/metrics`, `/openapi.json` without a key.
 //!
 //! Tenancy: a mission belongs to the tenant of the key that started it
@@ -47,7 +49,7 @@ use std::net::SocketAddr;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, header};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -87,6 +89,14 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/missions/{id}/signals", post(routes::missions::signal))
         .route("/v1/missions/{id}/events", get(routes::events::events))
         .route("/v1/agents", get(routes::agents::list))
+        .route("/v1/secrets", get(routes::secrets::list))
+        .route(
+            "/v1/secrets/{name}",
+            put(routes::secrets::put).delete(routes::secrets::delete),
+        )
+        .route("/v1/leads/{id}/export", get(routes::privacy::export))
+        .route("/v1/leads/{id}/erase", post(routes::privacy::erase))
+        .route("/v1/audit", get(routes::audit::list))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,
@@ -129,7 +139,7 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
     Some(
         CorsLayer::new()
             .allow_origin(allow)
-            .allow_methods([Method::GET, Method::POST])
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
             .allow_headers([
                 header::AUTHORIZATION,
                 header::CONTENT_TYPE,

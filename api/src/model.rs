@@ -3,6 +3,10 @@
 //! Requests deny unknown fields (a typo is a 422 naming it). Responses are built from
 //! store rows here, so the wire format does not follow a column rename by accident.
 
+mod privacy;
+
+pub use privacy::*;
+
 use chrono::{DateTime, Utc};
 use rex_store::{definitions, missions, steps};
 use serde::{Deserialize, Serialize};

@@ -14,7 +14,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ProblemBody};
 use crate::model::*;
-use crate::routes::{agents, definitions, events, missions, ops};
+use crate::routes::{agents, audit, definitions, events, missions, ops, privacy, secrets};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -37,6 +37,12 @@ use crate::routes::{agents, definitions, events, missions, ops};
         missions::signal,
         events::events,
         agents::list,
+        secrets::put,
+        secrets::list,
+        secrets::delete,
+        privacy::export,
+        privacy::erase,
+        audit::list,
         ops::healthz,
         ops::readyz,
         ops::metrics,
@@ -66,12 +72,20 @@ use crate::routes::{agents, definitions, events, missions, ops};
         ActionOutcome,
         MissionEvent,
         Health,
+        SecretRequest,
+        SecretView,
+        SecretList,
+        LeadExportView,
+        ErasureView,
+        AuditEntry,
+        AuditPage,
     )),
-    modifiers(&BearerKeys, &CommonErrors),
+    modifiers(&BearerKeys, &CommonErrors, &UniqueOperationIds),
     tags(
         (name = "definitions", description = "workflow definitions, shared by the deployment"),
         (name = "missions", description = "the caller's tenant's missions"),
         (name = "agents", description = "the deployment's agents: queues, work in flight, error rates"),
+        (name = "privacy", description = "the tenant's secrets, GDPR export and erasure of leads, the audit log; admin scope"),
         (name = "operations", description = "health, readiness, metrics; no key needed"),
     )
 )]
@@ -135,8 +149,69 @@ impl Modify for CommonErrors {
                 add_errors(op, &ANY_V1);
                 add_errors(op, &WITH_BODY);
             }
+            if let Some(op) = item.put.as_mut() {
+                add_errors(op, &ANY_V1);
+                add_errors(op, &WITH_BODY);
+            }
+            if let Some(op) = item.delete.as_mut() {
+                add_errors(op, &ANY_V1);
+                add_errors(op, &[("404", "not found")]);
+            }
         }
     }
+}
+
+/// utoipa names an operation after its handler, and several handlers are called
+/// `list` or `get`; OpenAPI wants every `operationId` unique (code generators name
+/// methods after them). A repeated one gets the path's fixed segments after `/v1`:
+/// `list` of `/v1/missions` → `list_missions`, `get` of `/v1/domains/{id}/mailboxes`
+/// → `get_domains_mailboxes`.
+struct UniqueOperationIds;
+
+impl Modify for UniqueOperationIds {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let mut seen = std::collections::HashMap::<String, usize>::new();
+        for item in openapi.paths.paths.values() {
+            for op in operations(item) {
+                if let Some(id) = &op.operation_id {
+                    *seen.entry(id.clone()).or_default() += 1;
+                }
+            }
+        }
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let suffix = path
+                .split('/')
+                .filter(|s| !s.is_empty() && *s != "v1" && !s.starts_with('{'))
+                .collect::<Vec<_>>()
+                .join("_");
+            for op in operations_mut(item) {
+                if let Some(id) = &mut op.operation_id
+                    && seen.get(id.as_str()).is_some_and(|n| *n > 1)
+                    && !suffix.is_empty()
+                {
+                    *id = format!("{id}_{}", suffix.replace(['-', '.'], "_"));
+                }
+            }
+        }
+    }
+}
+
+fn operations(item: &utoipa::openapi::PathItem) -> impl Iterator<Item = &Operation> {
+    [&item.get, &item.post, &item.put, &item.delete, &item.patch]
+        .into_iter()
+        .flatten()
+}
+
+fn operations_mut(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.post,
+        &mut item.put,
+        &mut item.delete,
+        &mut item.patch,
+    ]
+    .into_iter()
+    .flatten()
 }
 
 fn add_errors(op: &mut Operation, errors: &[(&str, &str)]) {

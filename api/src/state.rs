@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use rex_broker::Broker;
+use rex_domain_store::keyring::Keyring;
 use rex_engine::Engine;
 use rex_store::Store;
 use tokio_util::sync::CancellationToken;
@@ -21,6 +22,9 @@ pub struct ApiState {
     pub config: Arc<ApiConfig>,
     pub(crate) limiter: Arc<RateLimiter>,
     pub(crate) keys: Arc<KeyCache>,
+    /// Seals and opens tenant secrets (`/v1/secrets`); `None` when `REX_SECRETS_KEYS`
+    /// is not set, and then those endpoints answer 503 `secrets_disabled`.
+    pub keyring: Option<Arc<Keyring>>,
     /// Ends live event streams when the server stops ([`crate::serve`] sets it), so
     /// a graceful shutdown does not wait for clients that never disconnect.
     pub(crate) shutdown: CancellationToken,
@@ -39,6 +43,7 @@ impl ApiState {
             config: Arc::new(config),
             limiter,
             keys,
+            keyring: None,
             shutdown: CancellationToken::new(),
         }
     }
@@ -48,5 +53,11 @@ impl ApiState {
     /// `key_cache_ttl`.
     pub fn forget_key(&self, key_id: uuid::Uuid) {
         self.keys.forget_key(key_id);
+    }
+
+    /// The state with secret storage enabled under `keyring`.
+    pub fn with_keyring(mut self, keyring: Keyring) -> Self {
+        self.keyring = Some(Arc::new(keyring));
+        self
     }
 }

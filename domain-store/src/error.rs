@@ -21,6 +21,10 @@ pub enum DomainStoreError {
         value: String,
     },
 
+    /// A tenant secret could not be sealed or opened, or secret storage is disabled.
+    #[error(transparent)]
+    Keyring(#[from] crate::keyring::KeyringError),
+
     /// An argument no query can satisfy (a negative cap, an empty key).
     #[error("invalid {name}: {why}")]
     Invalid { name: &'static str, why: String },

@@ -186,6 +186,16 @@ where
             },
         };
         let old = existing.get(&v.external_id);
+        if old.is_some_and(|o| o.erased_at.is_some()) {
+            // an erased person stays erased: a re-import must not bring them back
+            errors.push(RowError {
+                row,
+                external_id: v.external_id.clone(),
+                field: "external_id",
+                message: "this lead was erased (GDPR erasure); it is not re-imported".into(),
+            });
+            continue;
+        }
         let model = lead_model(tenant_id, v, company_id, old, at);
         let diff = changes(old, &model);
         let kind = match old {
@@ -255,6 +265,7 @@ fn lead_model(
         consent: serde_json::to_value(v.consent).unwrap_or(serde_json::Value::Null),
         attributes: v.attributes,
         fit: old.and_then(|o| o.fit),
+        erased_at: old.and_then(|o| o.erased_at),
         created_at: old.map_or(at, |o| o.created_at),
         updated_at: at,
     }

@@ -15,13 +15,19 @@
 //! key), [`take_mailbox_slot`] / [`take_channel_slot`] (caps as one atomic upsert on a
 //! shared counter row), [`suppress`] and [`record_delivery_event`] (idempotent by key).
 //!
+//! Tenant secrets are sealed by [`keyring`] before they are stored ([`put_secret`]);
+//! GDPR access and erasure are [`export_lead`] and [`erase_lead`]; both, and API key
+//! changes, are recorded in the audit log ([`audit`]).
+//!
 //! Validation of imported rows is pure ([`validate`]); enums are `rex-domain`'s, stored
 //! as their snake_case names and converted at this edge ([`codec`]). This crate must
 //! not depend on the engine (`rex-core`), the broker or any HTTP stack.
 
+pub mod audit;
 pub mod codec;
 pub mod entity;
 mod error;
+pub mod keyring;
 pub mod validate;
 
 mod delivery_events;
@@ -30,13 +36,16 @@ mod enrichment;
 mod experiments;
 mod leads;
 mod messages;
+mod privacy;
 mod rate_limits;
 pub mod reporting;
+mod secrets;
 mod sending;
 mod sql;
 mod suppressions;
 mod tenants;
 
+pub use audit::{CLI_ACTOR, MAX_AUDIT_PAGE, NewAudit, actions, list_audit, record_audit};
 pub use codec::address_hash;
 pub use delivery_events::{NewDeliveryEvent, record_delivery_event};
 pub use dry_run::{
@@ -56,11 +65,17 @@ pub use messages::{
     Intent, NewIntent, Receipt, ReceiptStatus, campaign_by_name, create_campaign, get_message,
     message_by_provider_id, record_intent, record_receipt, unreceipted_intents,
 };
+pub use privacy::{ERASED, ERASURE_SOURCE, ErasureReport, LeadExport, erase_lead, export_lead};
 pub use rate_limits::{
     hour_start, mailbox_sent_on, release_channel_slot, release_mailbox_slot, take_channel_slot,
     take_mailbox_slot,
 };
 pub use reporting::{CampaignEvents, campaign_events};
+pub use secrets::{
+    MAX_SECRET_LEN, ROTATE_BATCH, RotationReport, SECRET_NAMES, SecretInfo, SecretValue,
+    delete_secret, get_secret, list_secrets, put_secret, rotate_secrets, secrets_per_key,
+    validate_secret_name, validate_secret_value,
+};
 pub use sending::{
     MailboxHealth, MailboxWithHealth, NewMailbox, add_mailbox, add_sending_domain, list_mailboxes,
     set_domain_paused, set_mailbox_paused, update_domain_health, update_mailbox_health,

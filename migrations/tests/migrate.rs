@@ -34,6 +34,7 @@ async fn migrations_apply_twice_and_roll_back() {
         [
             "api_keys",
             "attempts",
+            "audit_log",
             "campaigns",
             "channel_usage",
             "companies",
@@ -58,6 +59,7 @@ async fn migrations_apply_twice_and_roll_back() {
             "signals",
             "steps",
             "suppressions",
+            "tenant_secrets",
             "tenants",
             "timers",
             "variants",
@@ -73,5 +75,5 @@ async fn migrations_apply_twice_and_roll_back() {
     Migrator::down(&db, None).await.expect("down");
     assert_eq!(tables(&db).await, ["seaql_migrations"]);
     Migrator::up(&db, None).await.expect("up after down");
-    assert_eq!(tables(&db).await.len(), 29);
+    assert_eq!(tables(&db).await.len(), 31);
 }

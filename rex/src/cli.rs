@@ -100,6 +100,9 @@ pub enum Command {
     /// DRY RUN, nothing was delivered.
     #[command(subcommand)]
     DryRun(DryRunCommand),
+    /// Store, list, delete and rotate tenants' encrypted provider credentials.
+    #[command(subcommand)]
+    Secrets(crate::secrets::SecretsCommand),
     /// Measure throughput and latency of the engine with no-op agents.
     Bench(crate::bench::BenchArgs),
 }
@@ -127,6 +130,7 @@ impl Command {
             | Command::Missions(_)
             | Command::DeadLetters(_)
             | Command::DryRun(_)
+            | Command::Secrets(_)
             | Command::Bench(_) => "warn",
             _ => "info",
         }

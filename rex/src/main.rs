@@ -1,7 +1,7 @@
 //! `rex`: the command that wires Rex's crates into processes — the embedded single-process
 //! mode (`rex run`, `rex dev`), the production processes (`rex orchestrator`,
 //! `rex worker`), and the operator commands (`rex migrate`, `rex definitions`,
-//! `rex missions`, `rex bench`).
+//! `rex missions`, `rex secrets`, `rex bench`).
 
 mod bench;
 mod cli;
@@ -14,6 +14,7 @@ mod events;
 mod input;
 mod missions;
 mod render;
+mod secrets;
 mod serve;
 mod setup;
 
@@ -86,6 +87,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Events(cmd) => events::run(g, cmd).await,
         Command::DeadLetters(cmd) => dead_letters::run(g, cmd).await,
         Command::DryRun(cmd) => dry_run::run(g, cmd).await,
+        Command::Secrets(cmd) => secrets::run(g, cmd).await,
         Command::Bench(args) => bench::run(g, args).await,
     }
 }

@@ -89,7 +89,21 @@ pub async fn api(g: &Global, args: ApiArgs) -> anyhow::Result<ExitCode> {
         .addr
         .parse()
         .map_err(|e| anyhow::anyhow!("--addr {:?}: {e}", args.addr))?;
-    let state = rex_api::ApiState::new(store, engine, broker, config);
+    let mut state = rex_api::ApiState::new(store, engine, broker, config);
+    // tenant secrets: a malformed REX_SECRETS_KEYS stops the start; none disables them
+    match rex_domain_store::keyring::Keyring::from_env() {
+        Ok(keyring) => {
+            info!(
+                active_key = keyring.active_key_id(),
+                "tenant secrets enabled"
+            );
+            state = state.with_keyring(keyring);
+        }
+        Err(rex_domain_store::keyring::KeyringError::Disabled) => {
+            tracing::warn!("REX_SECRETS_KEYS is not set: /v1/secrets answers 503");
+        }
+        Err(e) => return Err(e.into()),
+    }
     info!(%addr, "API listening");
     rex_api::serve(addr, state, setup::shutdown_on_signal()).await?;
     info!("API stopped");

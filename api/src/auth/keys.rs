@@ -8,6 +8,7 @@
 
 use chrono::Utc;
 use rand::RngCore;
+use rex_domain_store::{CLI_ACTOR, NewAudit, actions, record_audit};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -64,7 +65,9 @@ fn generate() -> String {
 }
 
 /// Creates an API key for tenant `tenant` (a slug), creating the tenant when it does
-/// not exist yet (its display name is the slug). Returns the key, shown once.
+/// not exist yet (its display name is the slug). Returns the key, shown once. The
+/// creation is recorded in the audit log (actor `cli`: keys are made by operators) in
+/// the same transaction.
 pub async fn create_api_key(
     store: &Store,
     tenant: &str,
@@ -92,10 +95,22 @@ pub async fn create_api_key(
         created_at: rex_store::now(),
         revoked_at: None,
     };
+    let txn = store.begin().await?;
     let row = api_keys::ActiveModel::from(row)
-        .insert(store.conn())
+        .insert(&txn)
         .await
         .map_err(rex_store::StoreError::from)?;
+    record_audit(
+        &txn,
+        key_audit(
+            row.tenant_id,
+            actions::API_KEY_CREATE,
+            row.id,
+            serde_json::json!({"prefix": row.prefix, "scopes": row.scopes, "name": row.name}),
+        ),
+    )
+    .await?;
+    txn.commit().await.map_err(rex_store::StoreError::from)?;
     Ok(CreatedKey {
         id: row.id,
         tenant: tenant.to_owned(),
@@ -144,12 +159,31 @@ pub async fn list_api_keys(store: &Store, tenant: &str) -> Result<Vec<KeyInfo>, 
         .collect())
 }
 
+/// The audit entry of a key's creation or revocation, made by an operator.
+fn key_audit(
+    tenant_id: Uuid,
+    action: &'static str,
+    key: Uuid,
+    details: serde_json::Value,
+) -> NewAudit {
+    NewAudit {
+        tenant_id,
+        actor: CLI_ACTOR.to_owned(),
+        action,
+        target: key.to_string(),
+        request_id: None,
+        details,
+        at: rex_store::now(),
+    }
+}
+
 /// Revokes a key of `tenant`: it answers 401 from the next request on. Returns false
-/// when the tenant has no such (unrevoked) key.
+/// when the tenant has no such (unrevoked) key. Recorded in the audit log.
 pub async fn revoke_api_key(store: &Store, tenant: &str, id: Uuid) -> Result<bool, KeyError> {
     let Some(tenant) = find_tenant(store, tenant).await? else {
         return Ok(false);
     };
+    let txn = store.begin().await?;
     let result = api_keys::Entity::update_many()
         .col_expr(
             api_keys::Column::RevokedAt,
@@ -158,10 +192,24 @@ pub async fn revoke_api_key(store: &Store, tenant: &str, id: Uuid) -> Result<boo
         .filter(api_keys::Column::Id.eq(id))
         .filter(api_keys::Column::TenantId.eq(tenant.id))
         .filter(api_keys::Column::RevokedAt.is_null())
-        .exec(store.conn())
+        .exec(&txn)
         .await
         .map_err(rex_store::StoreError::from)?;
-    Ok(result.rows_affected == 1)
+    if result.rows_affected != 1 {
+        return Ok(false);
+    }
+    record_audit(
+        &txn,
+        key_audit(
+            tenant.id,
+            actions::API_KEY_REVOKE,
+            id,
+            serde_json::json!({}),
+        ),
+    )
+    .await?;
+    txn.commit().await.map_err(rex_store::StoreError::from)?;
+    Ok(true)
 }
 
 /// The unrevoked key with this hash, and its tenant.

@@ -88,6 +88,9 @@ pub enum KeyError {
     NoScopes,
     #[error(transparent)]
     Store(#[from] rex_store::StoreError),
+    /// The audit entry of the change could not be written (the change was not made).
+    #[error(transparent)]
+    Audit(#[from] rex_domain_store::DomainStoreError),
 }
 
 /// The authenticated caller of a request.

@@ -1,10 +1,13 @@
 //! The routes, one file per resource; [`crate::router`] assembles them.
 
 pub(crate) mod agents;
+pub(crate) mod audit;
 pub(crate) mod definitions;
 pub(crate) mod events;
 pub(crate) mod missions;
 pub(crate) mod ops;
+pub(crate) mod privacy;
+pub(crate) mod secrets;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;

@@ -2,6 +2,7 @@
 //! real socket on PostgreSQL and RabbitMQ (`production`).
 
 mod agents;
+mod audit;
 mod bad_requests;
 mod definitions;
 mod events;
@@ -12,5 +13,7 @@ mod logs;
 mod metrics;
 mod missions;
 mod openapi;
+mod privacy;
 mod production;
 mod rls;
+mod secrets;

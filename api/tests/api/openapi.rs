@@ -50,3 +50,19 @@ async fn the_served_document_is_openapi_3_1_with_every_endpoint() {
     }
     api.cleanup().await;
 }
+
+#[test]
+fn every_operation_id_is_unique() {
+    let doc: serde_json::Value = serde_json::from_str(&rex_api::openapi::document_json()).unwrap();
+    let mut ids = std::collections::HashMap::<String, String>::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            if let Some(other) = ids.insert(id.to_owned(), format!("{method} {path}")) {
+                panic!("operationId {id:?} of {method} {path} is also {other}'s");
+            }
+        }
+    }
+}

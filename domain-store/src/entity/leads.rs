@@ -46,6 +46,8 @@ pub struct Model {
     /// Fit to the tenant's ICP profile, 0–100, as the last `icp.rescore` scored it;
     /// null until then. Kept across re-imports.
     pub fit: Option<i32>,
+    /// When a GDPR erasure removed the personal fields ([`crate::erase_lead`]).
+    pub erased_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

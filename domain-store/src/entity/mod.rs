@@ -1,6 +1,7 @@
 //! One sea-orm entity per domain table; the schema itself lives in `rex-migrations`
 //! (`m20260104_*`).
 
+pub mod audit_log;
 pub mod campaigns;
 pub mod channel_usage;
 pub mod companies;
@@ -16,5 +17,6 @@ pub mod mailboxes;
 pub mod messages;
 pub mod sending_domains;
 pub mod suppressions;
+pub mod tenant_secrets;
 pub mod tenants;
 pub mod variants;

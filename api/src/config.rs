@@ -26,6 +26,13 @@ pub struct ApiConfig {
     pub events_poll: Duration,
     /// Largest page of a listing; default 100 (and the page size when none is asked).
     pub max_page: u64,
+    /// The HMAC key of one-click unsubscribe tokens (`REX_UNSUBSCRIBE_SECRET`, the same
+    /// as the agents sign with). Default [`rex_domain::unsubscribe::DEV_SECRET`], for
+    /// development only: `rex api` should refuse it in production.
+    pub unsubscribe_secret: rex_domain::unsubscribe::SigningKey,
+    /// Most rows one `POST /v1/leads/import` may carry; more answers 413. Default
+    /// 10 000 (a body is also bounded by `body_limit`).
+    pub max_import_rows: usize,
 }
 
 impl Default for ApiConfig {
@@ -38,6 +45,8 @@ impl Default for ApiConfig {
             behind_tls: false,
             events_poll: Duration::from_millis(500),
             max_page: 100,
+            unsubscribe_secret: rex_domain::unsubscribe::SigningKey::development(),
+            max_import_rows: 10_000,
         }
     }
 }

@@ -261,3 +261,6 @@ impl From<&steps::Model> for StepView {
         }
     }
 }
+
+mod domain;
+pub use domain::*;

@@ -20,6 +20,7 @@
 //! not depend on the engine (`rex-core`), the broker or any HTTP stack.
 
 pub mod codec;
+pub mod csv;
 pub mod entity;
 mod error;
 pub mod validate;
@@ -40,7 +41,8 @@ mod tenants;
 pub use codec::address_hash;
 pub use delivery_events::{NewDeliveryEvent, record_delivery_event};
 pub use dry_run::{
-    DryRunFilter, MAX_DRY_RUN_LIST, NewDryRun, get_dry_run, list_dry_run, record_dry_run,
+    DryRunFilter, MAX_DRY_RUN_LIST, NewDryRun, get_dry_run, list_dry_run, list_dry_run_page,
+    record_dry_run,
 };
 pub use enrichment::{CACHE_DAYS, get_fresh_enrichment, put_enrichment};
 pub use error::DomainStoreError;
@@ -54,6 +56,7 @@ pub use leads::{
 };
 pub use messages::{
     Intent, NewIntent, Receipt, ReceiptStatus, campaign_by_name, create_campaign, get_message,
+    message_by_step_key,
     message_by_provider_id, record_intent, record_receipt, unreceipted_intents,
 };
 pub use rate_limits::{
@@ -62,7 +65,8 @@ pub use rate_limits::{
 };
 pub use reporting::{CampaignEvents, campaign_events};
 pub use sending::{
-    MailboxHealth, MailboxWithHealth, NewMailbox, add_mailbox, add_sending_domain, list_mailboxes,
+    MailboxHealth, MailboxWithHealth, NewMailbox, add_mailbox, add_sending_domain, get_sending_domain,
+    list_mailboxes, list_sending_domains,
     set_domain_paused, set_mailbox_paused, update_domain_health, update_mailbox_health,
 };
 pub use suppressions::{

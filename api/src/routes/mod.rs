@@ -1,9 +1,13 @@
 //! The routes, one file per resource; [`crate::router`] assembles them.
 
 pub(crate) mod definitions;
+pub(crate) mod domains;
+pub(crate) mod dry_run;
 pub(crate) mod events;
+pub(crate) mod leads;
 pub(crate) mod missions;
 pub(crate) mod ops;
+pub(crate) mod unsubscribe;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;

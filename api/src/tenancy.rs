@@ -74,9 +74,11 @@ pub(crate) async fn ensure_domain_tenant<C: ConnectionTrait>(
     txn: &C,
     slug: &str,
 ) -> Result<Uuid, DomainStoreError> {
-    Ok(rex_domain_store::ensure_tenant(txn, slug, chrono::Utc::now())
-        .await?
-        .id)
+    Ok(
+        rex_domain_store::ensure_tenant(txn, slug, chrono::Utc::now())
+            .await?
+            .id,
+    )
 }
 
 impl From<DomainStoreError> for ApiError {

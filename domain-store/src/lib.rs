@@ -56,8 +56,8 @@ pub use leads::{
 };
 pub use messages::{
     Intent, NewIntent, Receipt, ReceiptStatus, campaign_by_name, create_campaign, get_message,
-    message_by_step_key,
-    message_by_provider_id, record_intent, record_receipt, unreceipted_intents,
+    message_by_provider_id, message_by_step_key, record_intent, record_receipt,
+    unreceipted_intents,
 };
 pub use rate_limits::{
     hour_start, mailbox_sent_on, release_channel_slot, release_mailbox_slot, take_channel_slot,
@@ -65,9 +65,9 @@ pub use rate_limits::{
 };
 pub use reporting::{CampaignEvents, campaign_events};
 pub use sending::{
-    MailboxHealth, MailboxWithHealth, NewMailbox, add_mailbox, add_sending_domain, get_sending_domain,
-    list_mailboxes, list_sending_domains,
-    set_domain_paused, set_mailbox_paused, update_domain_health, update_mailbox_health,
+    MailboxHealth, MailboxWithHealth, NewMailbox, add_mailbox, add_sending_domain,
+    get_sending_domain, list_mailboxes, list_sending_domains, set_domain_paused,
+    set_mailbox_paused, update_domain_health, update_mailbox_health,
 };
 pub use suppressions::{
     NewSuppression, Suppressed, SuppressedLead, is_suppressed, lead_suppressions, lift_suppression,

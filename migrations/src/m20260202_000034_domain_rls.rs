@@ -77,7 +77,10 @@ impl MigrationTrait for Migration {
         if manager.get_database_backend() != DbBackend::Postgres {
             return Ok(());
         }
-        manager.get_connection().execute_unprepared(&up_sql()).await?;
+        manager
+            .get_connection()
+            .execute_unprepared(&up_sql())
+            .await?;
         Ok(())
     }
 

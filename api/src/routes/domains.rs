@@ -10,7 +10,9 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use rex_domain::deliverability::{HealthTier, MAX_DAILY_CAP, effective_daily_cap, warmup_daily_cap};
+use rex_domain::deliverability::{
+    HealthTier, MAX_DAILY_CAP, effective_daily_cap, warmup_daily_cap,
+};
 use rex_domain_store::entity::sending_domains;
 use rex_domain_store::{MailboxWithHealth, NewMailbox};
 use rex_store::{DatabaseTransaction, StoreError};
@@ -48,11 +50,16 @@ pub(crate) fn is_domain_name(name: &str) -> bool {
 
 /// A mailbox's warmup at `now`.
 fn warmup_of(started: DateTime<Utc>, now: DateTime<Utc>) -> Warmup {
-    let age = u32::try_from(now.signed_duration_since(started).num_days().max(0))
-        .unwrap_or(u32::MAX);
+    let age =
+        u32::try_from(now.signed_duration_since(started).num_days().max(0)).unwrap_or(u32::MAX);
     let cap = warmup_daily_cap(age);
     Warmup {
-        state: if cap < MAX_DAILY_CAP { "warming" } else { "warm" }.to_owned(),
+        state: if cap < MAX_DAILY_CAP {
+            "warming"
+        } else {
+            "warm"
+        }
+        .to_owned(),
         day: Some(age.saturating_add(1)),
         cap: Some(cap),
     }
@@ -195,7 +202,10 @@ pub(crate) async fn add(
     if !is_domain_name(&domain) {
         return Err(ApiError::invalid(
             "invalid_domain",
-            format!("{:?} is not a domain name (like mail.example.com)", req.domain),
+            format!(
+                "{:?} is not a domain name (like mail.example.com)",
+                req.domain
+            ),
         )
         .at("domain"));
     }
@@ -460,7 +470,12 @@ mod tests {
 
     #[test]
     fn domain_names_are_dns_names_with_a_real_top_level_label() {
-        for good in ["example.com", "mail.example.co.uk", "xn--bcher-kva.example", "a-b.io"] {
+        for good in [
+            "example.com",
+            "mail.example.co.uk",
+            "xn--bcher-kva.example",
+            "a-b.io",
+        ] {
             assert!(is_domain_name(good), "{good}");
         }
         for bad in [
@@ -488,8 +503,14 @@ mod tests {
             .unwrap()
             .with_timezone(&Utc);
         let w = warmup_of(start, start + chrono::Duration::hours(3));
-        assert_eq!((w.state.as_str(), w.day, w.cap), ("warming", Some(1), Some(5)));
+        assert_eq!(
+            (w.state.as_str(), w.day, w.cap),
+            ("warming", Some(1), Some(5))
+        );
         let w = warmup_of(start, start + chrono::Duration::days(120));
-        assert_eq!((w.state.as_str(), w.day, w.cap), ("warm", Some(121), Some(40)));
+        assert_eq!(
+            (w.state.as_str(), w.day, w.cap),
+            ("warm", Some(121), Some(40))
+        );
     }
 }

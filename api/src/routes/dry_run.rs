@@ -65,11 +65,10 @@ pub(crate) async fn list(
     if let Some(p) = &q.provider
         && (p.trim().is_empty() || p.len() > 64)
     {
-        return Err(ApiError::invalid(
-            "invalid_parameter",
-            "provider must be 1 to 64 characters",
-        )
-        .at("provider"));
+        return Err(
+            ApiError::invalid("invalid_parameter", "provider must be 1 to 64 characters")
+                .at("provider"),
+        );
     }
     let after = q.cursor.as_deref().map(decode_cursor).transpose()?;
     let txn = tenancy::begin(&state.store, &principal.tenant).await?;
@@ -138,7 +137,10 @@ mod tests {
         let id = Uuid::now_v7();
         assert_eq!(decode_cursor(&encode_cursor(at, id)).unwrap(), (at, id));
         for bad in ["", "x.y", "1.nope", "99999999999999999999.0190"] {
-            assert_eq!(decode_cursor(bad).unwrap_err().field.as_deref(), Some("cursor"));
+            assert_eq!(
+                decode_cursor(bad).unwrap_err().field.as_deref(),
+                Some("cursor")
+            );
         }
     }
 }

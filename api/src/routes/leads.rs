@@ -74,7 +74,10 @@ fn json_row(row: usize, value: Value) -> Result<LeadRow, RejectedRow> {
 
 /// Times PostgreSQL and SQLite both store (chrono parses years PostgreSQL refuses).
 fn storable_times(row: usize, r: &LeadRow) -> Result<(), RejectedRow> {
-    for (field, at) in [("lost_at", r.lost_at), ("last_contact_at", r.last_contact_at)] {
+    for (field, at) in [
+        ("lost_at", r.lost_at),
+        ("last_contact_at", r.last_contact_at),
+    ] {
         if at.is_some_and(|t| !(1..=9999).contains(&chrono::Datelike::year(&t))) {
             return Err(rejected(
                 row,
@@ -152,8 +155,7 @@ fn read_rows(
             (rows, errors)
         }
         "application/json" => {
-            let req: LeadImportRequest =
-                crate::json::parse(bytes, state.config.max_json_depth)?;
+            let req: LeadImportRequest = crate::json::parse(bytes, state.config.max_json_depth)?;
             if req.leads.len() > max {
                 return Err(too_many_rows(max));
             }

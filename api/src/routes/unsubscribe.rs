@@ -116,7 +116,10 @@ pub(crate) fn is_one_click(content_type: &str, body: &[u8]) -> bool {
     ),
 )]
 #[tracing::instrument(name = "unsubscribe.page", skip_all)]
-pub(crate) async fn page(State(state): State<ApiState>, ApiPath(token): ApiPath<String>) -> Response {
+pub(crate) async fn page(
+    State(state): State<ApiState>,
+    ApiPath(token): ApiPath<String>,
+) -> Response {
     match verify(&state, &token) {
         Some(_) => Html(PAGE).into_response(),
         None => (StatusCode::NOT_FOUND, Html(INVALID)).into_response(),
@@ -207,9 +210,15 @@ mod tests {
         assert!(is_one_click("", b"List-Unsubscribe=One-Click\r\n"));
         assert!(!is_one_click(form, b"List-Unsubscribe=Maybe"));
         assert!(!is_one_click(form, b""));
-        assert!(!is_one_click("application/json", b"List-Unsubscribe=One-Click"));
+        assert!(!is_one_click(
+            "application/json",
+            b"List-Unsubscribe=One-Click"
+        ));
         assert!(!is_one_click(form, b"List-Unsubscribe=%ZZ"));
         let multipart = "--x\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\nOne-Click\r\n--x--\r\n";
-        assert!(is_one_click("multipart/form-data; boundary=x", multipart.as_bytes()));
+        assert!(is_one_click(
+            "multipart/form-data; boundary=x",
+            multipart.as_bytes()
+        ));
     }
 }

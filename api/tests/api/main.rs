@@ -3,12 +3,19 @@
 
 mod bad_requests;
 mod definitions;
+mod domain_bad_requests;
+mod domain_fixtures;
+mod domain_isolation;
+mod domains;
+mod dry_run;
 mod events;
 mod fixtures;
 mod isolation;
+mod leads;
 mod limits;
 mod logs;
 mod missions;
 mod openapi;
 mod production;
 mod rls;
+mod unsubscribe;

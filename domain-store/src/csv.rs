@@ -82,6 +82,9 @@ impl CsvError {
     }
 }
 
+/// The rows read, each with its line, and the rows rejected while converting cells.
+pub type CsvLeads = (Vec<(usize, LeadRow)>, Vec<RowError>);
+
 /// One record and the line it starts on (1-based).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
@@ -156,10 +159,7 @@ fn end_record(records: &mut Vec<Record>, fields: &mut Vec<String>, line: usize) 
 
 /// Lead rows from CSV text, each with its line number, and the rows rejected while
 /// converting cells. At most `max_rows` rows (the header not counted).
-pub fn lead_rows_from_csv(
-    text: &str,
-    max_rows: usize,
-) -> Result<(Vec<(usize, LeadRow)>, Vec<RowError>), CsvError> {
+pub fn lead_rows_from_csv(text: &str, max_rows: usize) -> Result<CsvLeads, CsvError> {
     let mut records = parse_records(text)?.into_iter();
     let header = records.next().ok_or(CsvError::Empty)?;
     let mut columns: Vec<&'static str> = Vec::with_capacity(header.fields.len());
@@ -192,9 +192,9 @@ pub fn lead_rows_from_csv(
         }
         match lead_row(&columns, &record.fields) {
             Ok(row) => rows.push((record.line, row)),
-            Err((row, field, message)) => errors.push(RowError {
+            Err((external_id, field, message)) => errors.push(RowError {
                 row: record.line,
-                external_id: row.external_id.trim().to_owned(),
+                external_id,
                 field,
                 message,
             }),
@@ -203,7 +203,8 @@ pub fn lead_rows_from_csv(
     Ok((rows, errors))
 }
 
-type CellError = (LeadRow, &'static str, String);
+/// The row's external id, the column at fault and why.
+type CellError = (String, &'static str, String);
 
 fn lead_row(columns: &[&'static str], cells: &[String]) -> Result<LeadRow, CellError> {
     let mut row = LeadRow::default();
@@ -283,7 +284,7 @@ fn lead_row(columns: &[&'static str], cells: &[String]) -> Result<LeadRow, CellE
     }
     match problem {
         None => Ok(row),
-        Some((field, message)) => Err((row, field, message)),
+        Some((field, message)) => Err((row.external_id.trim().to_owned(), field, message)),
     }
 }
 

@@ -125,13 +125,12 @@ fn body_error(rejection: &BytesRejection) -> ApiError {
     }
 }
 
+/// Rows with their numbers, and the rows rejected before the store saw them.
+type ReadRows = (Vec<(usize, LeadRow)>, Vec<RejectedRow>);
+
 /// The rows of the body, each with its number as the caller sees it, and the rows
 /// already rejected while reading them.
-fn read_rows(
-    headers: &HeaderMap,
-    bytes: &[u8],
-    state: &ApiState,
-) -> Result<(Vec<(usize, LeadRow)>, Vec<RejectedRow>), ApiError> {
+fn read_rows(headers: &HeaderMap, bytes: &[u8], state: &ApiState) -> Result<ReadRows, ApiError> {
     let mime = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

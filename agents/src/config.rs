@@ -12,7 +12,8 @@
 //! | `REX_TENANT` | tenant slug of tasks that name none (created on first use) | `default` |
 //! | `REX_SENDER_COMPANY` | company named in the email footer and the Art. 14 notice | `Rex` |
 //! | `REX_POSTAL_ADDRESS` | postal address of the footer (CAN-SPAM) | none: live email refused, dry-run uses a placeholder |
-//! | `REX_UNSUBSCRIBE_URL` | https base of the one-click unsubscribe; `/<message id>` is appended | `https://unsubscribe.rex.invalid/u` |
+//! | `REX_UNSUBSCRIBE_URL` | https base of the one-click unsubscribe (the API's `/u`); `/<signed token>` is appended | `https://unsubscribe.rex.invalid/u` |
+//! | `REX_UNSUBSCRIBE_SECRET` | HMAC key of the unsubscribe tokens, at least 32 bytes, the same for the API | a development default: live email refused |
 //! | `REX_EMAIL_HOURLY_CAP`, `REX_SMS_HOURLY_CAP` | sends per tenant, channel and clock hour | 500, 200 |
 //!
 //! The LLM is configured when a base URL or a key is set; Hunter and Apollo when their
@@ -28,6 +29,8 @@ use rex_adapters::llm::LlmConfig;
 use rex_adapters::sendgrid::SendGridConfig;
 use rex_adapters::twilio::TwilioConfig;
 use rex_adapters::{DryRunLog, UsageSink};
+
+use rex_domain::unsubscribe::SigningKey;
 
 use crate::error::AgentsError;
 
@@ -64,6 +67,9 @@ pub struct OutreachSettings {
     pub postal_address: Option<String>,
     /// https base of the one-click unsubscribe endpoint.
     pub unsubscribe_url: String,
+    /// Signs the unsubscribe tokens (`rex_domain::unsubscribe`). Default: the
+    /// development key, which live email refuses.
+    pub unsubscribe_secret: SigningKey,
     /// Email sends per tenant and clock hour. Default 500.
     pub email_hourly_cap: u32,
     /// SMS sends per tenant and clock hour. Default 200.
@@ -77,6 +83,7 @@ impl Default for OutreachSettings {
             sender_company: "Rex".into(),
             postal_address: None,
             unsubscribe_url: "https://unsubscribe.rex.invalid/u".into(),
+            unsubscribe_secret: SigningKey::development(),
             email_hourly_cap: 500,
             sms_hourly_cap: 200,
         }
@@ -106,7 +113,20 @@ impl OutreachSettings {
                 why: "must be an https URL (RFC 8058)".into(),
             });
         }
+        let unsubscribe_secret = match get("REX_UNSUBSCRIBE_SECRET") {
+            None => defaults.unsubscribe_secret,
+            Some(secret) => {
+                rex_domain::unsubscribe::check_secret(&secret).map_err(|why| {
+                    AgentsError::Setting {
+                        name: "REX_UNSUBSCRIBE_SECRET",
+                        why,
+                    }
+                })?;
+                SigningKey::new(secret)
+            }
+        };
         Ok(Self {
+            unsubscribe_secret,
             tenant: get("REX_TENANT").unwrap_or(defaults.tenant),
             sender_company: get("REX_SENDER_COMPANY").unwrap_or(defaults.sender_company),
             postal_address: get("REX_POSTAL_ADDRESS"),
@@ -227,6 +247,20 @@ mod tests {
         let err =
             AgentsConfig::from_lookup(&lookup(&[("REX_EMAIL_HOURLY_CAP", "lots")])).unwrap_err();
         assert!(err.to_string().contains("REX_EMAIL_HOURLY_CAP"), "{err}");
+    }
+
+    #[test]
+    fn the_unsubscribe_secret_is_checked_and_never_shown() {
+        let config = AgentsConfig::from_lookup(&lookup(&[(
+            "REX_UNSUBSCRIBE_SECRET",
+            "a-real-secret-of-at-least-32-bytes!",
+        )]))
+        .unwrap();
+        assert!(!config.outreach.unsubscribe_secret.is_development());
+        assert!(!format!("{config:?}").contains("a-real-secret"));
+        let err =
+            AgentsConfig::from_lookup(&lookup(&[("REX_UNSUBSCRIBE_SECRET", "short")])).unwrap_err();
+        assert!(err.to_string().contains("REX_UNSUBSCRIBE_SECRET"), "{err}");
     }
 
     #[test]

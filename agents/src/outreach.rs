@@ -10,7 +10,9 @@
 //!    `next_sms_time`) in the lead's zone → deferred (`StepError::defer`: the engine
 //!    runs the step again at the window's next opening, no attempt lost), no slot
 //!    taken; an unknown zone → `skipped` (rule `unknown_time_zone`);
-//! 5. the message is composed (`finalize_email`: postal address, RFC 8058 headers,
+//! 5. the message is composed (`finalize_email`: postal address, RFC 8058 headers with
+//!    a signed unsubscribe token (`rex_domain::unsubscribe`, checked by the API's
+//!    `/u/{token}`),
 //!    Art. 14 notice on the first email to an EU/EEA/UK lead; the first text ends with
 //!    "Reply STOP to opt out"), so that a compliance refusal takes no slot;
 //! 6. slots: email takes a mailbox slot in `pick_mailbox` order (`take_mailbox_slot`, one
@@ -123,7 +125,18 @@ impl Outreach {
         self
     }
 
+    /// Refuses live email (SendGrid configured) signed with the development unsubscribe
+    /// secret: anyone could forge its tokens.
     pub fn from_config(store: Store, config: &AgentsConfig) -> Result<Self, AgentsError> {
+        if config.sendgrid.is_some()
+            && let Err(why) =
+                rex_domain::unsubscribe::check_secret(config.outreach.unsubscribe_secret.expose())
+        {
+            return Err(AgentsError::Setting {
+                name: "REX_UNSUBSCRIBE_SECRET",
+                why: format!("{why} (live email signs its unsubscribe links with it)"),
+            });
+        }
         let email: Arc<dyn EmailSender> = match config.sendgrid.clone() {
             Some(c) => Arc::new(
                 SendGridClient::new(c, config.usage.clone())?.with_clock(config.clock.clone()),
@@ -459,7 +472,7 @@ impl Outreach {
         }
         // 5. compose before taking anything
         let first = !has_sent_before(&self.store, tenant, lead, req.channel).await?;
-        let composed = self.compose(&req, &out, country.clone(), first)?;
+        let composed = self.compose(tenant, &req, &out, country.clone(), first)?;
         // the lead's A/B variant in the campaign's experiment, for the report
         let variant = self.variant(tenant, campaign, obj, req.lead, now).await?;
         // 6. slots
@@ -726,12 +739,19 @@ impl Outreach {
 
     fn compose(
         &self,
+        tenant: Uuid,
         req: &SendRequest<'_>,
         out: &Out,
         country: Option<String>,
         first: bool,
     ) -> Result<Composed, StepError> {
-        let unsubscribe_url = format!("{}/{}", self.settings.unsubscribe_url, out.message_id);
+        // a signed token, never the guessable message id: the API's `/u/{token}` checks it
+        let token = rex_domain::unsubscribe::sign(
+            self.settings.unsubscribe_secret.expose(),
+            tenant,
+            &out.message_id,
+        );
+        let unsubscribe_url = format!("{}/{token}", self.settings.unsubscribe_url);
         if req.channel == Channel::Sms {
             let mut body = req.body.clone();
             if first && !body.to_ascii_uppercase().contains("STOP") {

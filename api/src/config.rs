@@ -33,6 +33,13 @@ pub struct ApiConfig {
     /// elsewhere keeps working this long in a running API. Zero reads every request.
     /// Default 10 s.
     pub key_cache_ttl: Duration,
+    /// The HMAC key of one-click unsubscribe tokens (`REX_UNSUBSCRIBE_SECRET`, the same
+    /// as the agents sign with). Default [`rex_domain::unsubscribe::DEV_SECRET`], for
+    /// development only: `rex api` should refuse it in production.
+    pub unsubscribe_secret: rex_domain::unsubscribe::SigningKey,
+    /// Most rows one `POST /v1/leads/import` may carry; more answers 413. Default
+    /// 10 000 (a body is also bounded by `body_limit`).
+    pub max_import_rows: usize,
 }
 
 impl Default for ApiConfig {
@@ -47,6 +54,8 @@ impl Default for ApiConfig {
             max_page: 100,
             agents: Vec::new(),
             key_cache_ttl: Duration::from_secs(10),
+            unsubscribe_secret: rex_domain::unsubscribe::SigningKey::development(),
+            max_import_rows: 10_000,
         }
     }
 }

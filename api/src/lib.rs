@@ -4,25 +4,30 @@
 //! It owns the HTTP edge only: authentication ([`auth`]: hashed keys per tenant, with
 //! scopes), rate limits, request validation, the error shape, security headers and
 //! the OpenAPI document. Every decision about missions is the engine's (`rex-engine`),
-//! every query the store's (`rex-store`); nothing here changes a mission except through
-//! [`rex_engine::Engine`]. It does not depend on the outreach domain crates nor on the
-//! `rex` binary, which serves it with [`serve`].
+//! every query the store's (`rex-store`, `rex-domain-store`); nothing here changes a
+//! mission except through [`rex_engine::Engine`]. It does not depend on the agents nor
+//! on the `rex` binary, which serves it with [`serve`].
 //!
 //! Endpoints (see `api/openapi.json`): `/v1/definitions` (create, `validate`, list,
 //! `{name}/{version}`), `/v1/missions` (start with `Idempotency-Key`, list with filters
 //! and cursor, get with steps, `cancel`, `retry`, `signals`, `events` as SSE),
-//! `/v1/agents` (queues and work per agent),
-//! `/v1/secrets` (the tenant's provider credentials, encrypted, never returned),
-//! `/v1/leads/{id}/export|erase` (GDPR access and erasure), `/v1/audit`, and
-//! `/healthz`, `/readyz`, `/metrics`, `/openapi.json` without a key.
+//! `/v1/agents` (queues and work per agent), `/v1/domains` and `/v1/mailboxes`
+//! (sending domains and mailboxes with health and warmup: list, add, pause, resume),
+//! `/v1/leads` (`import` from CSV or JSON with a report of rejected rows, list, get with
+//! history and suppression state; `{id}/export` and `{id}/erase` for GDPR access and
+//! erasure), `/v1/dry-run` (what the provider stand-ins would have sent, labelled as
+//! such), `/v1/secrets` (the tenant's provider credentials, encrypted, never returned),
+//! `/v1/audit`, and without a key `/healthz`, `/readyz`, `/metrics`, `/openapi.json` and
+//! the one-click unsubscribe `/u/{token}` (its signed token is the credential).
 //!
 //! Tenancy: a mission belongs to the tenant of the key that started it
 //! (`missions.tenant_id`, the tenant's slug); every mission query names it, and another
 //! tenant's mission answers 404 exactly as a missing one. Definitions are shared by
 //! the deployment: storing one takes the `admin` scope.
 //!
-//! On PostgreSQL, tenant reads also run under row-level security (migration 000032;
-//! see `tenancy`), so a query that forgot its filter still sees one tenant only.
+//! On PostgreSQL, tenant reads also run under row-level security (migrations 000032 for
+//! missions and 000034 for the domain tables; see `tenancy`), so a query that forgot
+//! its filter still sees one tenant only.
 //!
 //! The committed `api/openapi.json` is checked by a test; regenerate it with
 //! `REX_UPDATE_OPENAPI=1 cargo nextest run -p rex-api openapi_document_is_committed`.
@@ -97,6 +102,29 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/leads/{id}/export", get(routes::privacy::export))
         .route("/v1/leads/{id}/erase", post(routes::privacy::erase))
         .route("/v1/audit", get(routes::audit::list))
+        .route(
+            "/v1/domains",
+            get(routes::domains::list).post(routes::domains::add),
+        )
+        .route("/v1/domains/{id}/pause", post(routes::domains::pause))
+        .route("/v1/domains/{id}/resume", post(routes::domains::resume))
+        .route(
+            "/v1/domains/{id}/mailboxes",
+            post(routes::domains::add_mailbox),
+        )
+        .route(
+            "/v1/mailboxes/{id}/pause",
+            post(routes::domains::pause_mailbox),
+        )
+        .route(
+            "/v1/mailboxes/{id}/resume",
+            post(routes::domains::resume_mailbox),
+        )
+        .route("/v1/leads", get(routes::leads::list))
+        .route("/v1/leads/import", post(routes::leads::import))
+        .route("/v1/leads/{id}", get(routes::leads::get))
+        .route("/v1/dry-run", get(routes::dry_run::list))
+        .route("/v1/dry-run/{id}", get(routes::dry_run::get))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,
@@ -105,7 +133,12 @@ pub fn router(state: ApiState) -> Router {
         .route("/healthz", get(routes::ops::healthz))
         .route("/readyz", get(routes::ops::readyz))
         .route("/metrics", get(routes::ops::metrics))
-        .route("/openapi.json", get(routes::ops::openapi));
+        .route("/openapi.json", get(routes::ops::openapi))
+        // one-click unsubscribe: the token is the credential, no API key
+        .route(
+            "/u/{token}",
+            get(routes::unsubscribe::page).post(routes::unsubscribe::one_click),
+        );
     let mut app = v1
         .merge(ops)
         .fallback(middleware::not_found)

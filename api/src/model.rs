@@ -336,3 +336,5 @@ impl From<rex_engine::AgentOverview> for AgentView {
         }
     }
 }
+mod domain;
+pub use domain::*;

@@ -14,13 +14,17 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ProblemBody};
 use crate::model::*;
-use crate::routes::{agents, audit, definitions, events, missions, ops, privacy, secrets};
+use crate::routes::{
+    agents, audit, definitions, domains, dry_run, events, leads, missions, ops, privacy, secrets,
+    unsubscribe,
+};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Rex API",
-        description = "Durable workflow missions: definitions, missions and their live events. \
+        description = "Durable workflow missions (definitions, missions and their live events) and \
+                       the lead-reactivation domain (sending domains, leads, the dry-run log). \
                        Authenticate with `Authorization: Bearer rex_…` (an API key of your tenant).",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
@@ -43,6 +47,20 @@ use crate::routes::{agents, audit, definitions, events, missions, ops, privacy, 
         privacy::export,
         privacy::erase,
         audit::list,
+        domains::list,
+        domains::add,
+        domains::pause,
+        domains::resume,
+        domains::add_mailbox,
+        domains::pause_mailbox,
+        domains::resume_mailbox,
+        leads::import,
+        leads::list,
+        leads::get,
+        dry_run::list,
+        dry_run::get,
+        unsubscribe::page,
+        unsubscribe::one_click,
         ops::healthz,
         ops::readyz,
         ops::metrics,
@@ -79,6 +97,26 @@ use crate::routes::{agents, audit, definitions, events, missions, ops, privacy, 
         ErasureView,
         AuditEntry,
         AuditPage,
+        DomainRequest,
+        PauseRequest,
+        MailboxRequest,
+        Warmup,
+        MailboxView,
+        DomainView,
+        DomainList,
+        LeadImportRow,
+        LeadImportRequest,
+        RejectedRow,
+        ImportResult,
+        LeadView,
+        LeadPage,
+        CompanyView,
+        LeadChange,
+        SuppressionView,
+        SuppressionState,
+        LeadDetail,
+        DryRunEntry,
+        DryRunPage,
     )),
     modifiers(&BearerKeys, &CommonErrors, &UniqueOperationIds),
     tags(
@@ -86,6 +124,10 @@ use crate::routes::{agents, audit, definitions, events, missions, ops, privacy, 
         (name = "missions", description = "the caller's tenant's missions"),
         (name = "agents", description = "the deployment's agents: queues, work in flight, error rates"),
         (name = "privacy", description = "the tenant's secrets, GDPR export and erasure of leads, the audit log; admin scope"),
+        (name = "domains", description = "the caller's tenant's sending domains and mailboxes"),
+        (name = "leads", description = "the caller's tenant's leads: import, list, read"),
+        (name = "dry-run", description = "what provider stand-ins would have sent: DRY RUN, not sent"),
+        (name = "unsubscribe", description = "one-click unsubscribe (RFC 8058); the signed token is the credential"),
         (name = "operations", description = "health, readiness, metrics; no key needed"),
     )
 )]

@@ -2,10 +2,18 @@
 //! PostgreSQL (`set_config('app.tenant_id', …, true)`, i.e. `SET LOCAL`), so the
 //! row-level security policy on `missions` (migration 000032) holds even if a query
 //! forgot its `tenant_id` filter. On SQLite the transaction only groups the reads.
+//!
+//! The domain tables (leads, sending domains, mailboxes, the dry-run log, …) are keyed
+//! by the tenant's UUID; their policies (migration 000034) map the same slug setting
+//! through `tenants.slug`, so one setting guards both. Handlers map the slug to the
+//! UUID once per request ([`domain_tenant`]) inside the same transaction.
 
+use rex_domain_store::DomainStoreError;
 use rex_store::{DatabaseTransaction, DbBackend, Store, StoreError, missions, steps};
 use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
 use uuid::Uuid;
+
+use crate::error::ApiError;
 
 /// A read transaction in `tenant`'s name.
 pub(crate) async fn begin(store: &Store, tenant: &str) -> Result<DatabaseTransaction, StoreError> {
@@ -47,4 +55,60 @@ pub(crate) async fn mission_with_steps(
     let steps = rex_store::load_steps(&txn, &[id]).await?;
     txn.commit().await?;
     Ok(Some((found, steps)))
+}
+
+/// The domain tables' id of the tenant `slug` (`tenants.id`), read in `txn`; `None`
+/// when the tenant has no domain row yet (then it has no leads, domains or entries).
+pub(crate) async fn domain_tenant<C: ConnectionTrait>(
+    txn: &C,
+    slug: &str,
+) -> Result<Option<Uuid>, DomainStoreError> {
+    Ok(rex_domain_store::tenant_by_slug(txn, slug)
+        .await?
+        .map(|t| t.id))
+}
+
+/// The tenant `slug`'s domain id, its row created on first use (the writes that need
+/// one: adding a domain, importing leads).
+pub(crate) async fn ensure_domain_tenant<C: ConnectionTrait>(
+    txn: &C,
+    slug: &str,
+) -> Result<Uuid, DomainStoreError> {
+    Ok(
+        rex_domain_store::ensure_tenant(txn, slug, chrono::Utc::now())
+            .await?
+            .id,
+    )
+}
+
+impl From<DomainStoreError> for ApiError {
+    /// The database's own failures as the engine's store errors are, a refused argument
+    /// as 422, a missing row as 404, a missing keyring as 503.
+    fn from(err: DomainStoreError) -> Self {
+        match err {
+            DomainStoreError::Store(e) => e.into(),
+            DomainStoreError::NotFound { entity, key } => {
+                ApiError::not_found(format!("{entity} {key} not found"))
+            }
+            DomainStoreError::Invalid { name, why } => {
+                ApiError::invalid("invalid_value", format!("invalid {name}: {why}"))
+            }
+            DomainStoreError::Keyring(rex_domain_store::keyring::KeyringError::Disabled) => {
+                ApiError::new(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "secrets_disabled",
+                    "secret storage is not configured on this server (REX_SECRETS_KEYS)",
+                )
+            }
+            DomainStoreError::Keyring(e) => {
+                // names a key id at most, never key material or a value
+                tracing::error!(error = %e, "tenant secret could not be sealed or opened");
+                ApiError::internal()
+            }
+            DomainStoreError::Corrupt { .. } => {
+                tracing::error!(error = %err, "corrupt domain row");
+                ApiError::internal()
+            }
+        }
+    }
 }

@@ -151,3 +151,53 @@ where
         .one(c)
         .await?)
 }
+
+/// A page of [`list_dry_run`] after the entry `(recorded_at, id)` of the previous page
+/// (keyset: entries recorded at the same instant are not skipped). `filter.before`
+/// still applies.
+#[tracing::instrument(name = "list_dry_run_page", skip_all, fields(tenant = %tenant), err)]
+pub async fn list_dry_run_page<C>(
+    c: &C,
+    tenant: Uuid,
+    filter: &DryRunFilter,
+    after: Option<(DateTime<Utc>, Uuid)>,
+) -> Result<Vec<dry_run_log::Model>, DomainStoreError>
+where
+    C: ConnectionTrait,
+{
+    let Some((at, id)) = after else {
+        return list_dry_run(c, tenant, filter).await;
+    };
+    let limit = filter.limit.min(MAX_DRY_RUN_LIST);
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    use dry_run_log::Column;
+    let at = rex_store::to_db_precision(at);
+    let mut query = dry_run_log::Entity::find()
+        .filter(Column::TenantId.eq(tenant))
+        .filter(
+            sea_orm::Condition::any()
+                .add(Column::RecordedAt.lt(at))
+                .add(
+                    sea_orm::Condition::all()
+                        .add(Column::RecordedAt.eq(at))
+                        .add(Column::Id.lt(id)),
+                ),
+        );
+    if let Some(provider) = &filter.provider {
+        query = query.filter(Column::Provider.eq(provider.trim()));
+    }
+    if let Some(message) = filter.message_id {
+        query = query.filter(Column::MessageId.eq(message));
+    }
+    if let Some(before) = filter.before {
+        query = query.filter(Column::RecordedAt.lt(rex_store::to_db_precision(before)));
+    }
+    Ok(query
+        .order_by_desc(Column::RecordedAt)
+        .order_by_desc(Column::Id)
+        .limit(limit)
+        .all(c)
+        .await?)
+}

@@ -25,6 +25,7 @@
 
 pub mod audit;
 pub mod codec;
+pub mod csv;
 pub mod entity;
 mod error;
 pub mod keyring;
@@ -49,7 +50,8 @@ pub use audit::{CLI_ACTOR, MAX_AUDIT_PAGE, NewAudit, actions, list_audit, record
 pub use codec::address_hash;
 pub use delivery_events::{NewDeliveryEvent, record_delivery_event};
 pub use dry_run::{
-    DryRunFilter, MAX_DRY_RUN_LIST, NewDryRun, get_dry_run, list_dry_run, record_dry_run,
+    DryRunFilter, MAX_DRY_RUN_LIST, NewDryRun, get_dry_run, list_dry_run, list_dry_run_page,
+    record_dry_run,
 };
 pub use enrichment::{CACHE_DAYS, get_fresh_enrichment, put_enrichment};
 pub use error::DomainStoreError;
@@ -63,7 +65,8 @@ pub use leads::{
 };
 pub use messages::{
     Intent, NewIntent, Receipt, ReceiptStatus, campaign_by_name, create_campaign, get_message,
-    message_by_provider_id, record_intent, record_receipt, unreceipted_intents,
+    message_by_provider_id, message_by_step_key, record_intent, record_receipt,
+    unreceipted_intents,
 };
 pub use privacy::{ERASED, ERASURE_SOURCE, ErasureReport, LeadExport, erase_lead, export_lead};
 pub use rate_limits::{
@@ -77,8 +80,9 @@ pub use secrets::{
     validate_secret_name, validate_secret_value,
 };
 pub use sending::{
-    MailboxHealth, MailboxWithHealth, NewMailbox, add_mailbox, add_sending_domain, list_mailboxes,
-    set_domain_paused, set_mailbox_paused, update_domain_health, update_mailbox_health,
+    MailboxHealth, MailboxWithHealth, NewMailbox, add_mailbox, add_sending_domain,
+    get_sending_domain, list_mailboxes, list_sending_domains, set_domain_paused,
+    set_mailbox_paused, update_domain_health, update_mailbox_health,
 };
 pub use suppressions::{
     NewSuppression, Suppressed, SuppressedLead, is_suppressed, lead_suppressions, lift_suppression,

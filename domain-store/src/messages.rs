@@ -303,3 +303,23 @@ where
         .all(c)
         .await?)
 }
+
+/// The email of the tenant sent as `step_key` (the `<mission>:<step>` message id an
+/// unsubscribe token names), the first recorded if several leads shared it.
+pub async fn message_by_step_key<C>(
+    c: &C,
+    tenant_id: Uuid,
+    step_key: &str,
+) -> Result<Option<messages::Model>, DomainStoreError>
+where
+    C: ConnectionTrait,
+{
+    Ok(messages::Entity::find()
+        .filter(messages::Column::TenantId.eq(tenant_id))
+        .filter(messages::Column::StepKey.eq(step_key))
+        .filter(messages::Column::Channel.eq(enum_text(&Channel::Email)))
+        .order_by_asc(messages::Column::IntendedAt)
+        .order_by_asc(messages::Column::Id)
+        .one(c)
+        .await?)
+}

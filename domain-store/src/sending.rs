@@ -334,3 +334,33 @@ where
         })
         .collect()
 }
+
+/// The tenant's sending domains, by name.
+pub async fn list_sending_domains<C>(
+    c: &C,
+    tenant_id: Uuid,
+) -> Result<Vec<sending_domains::Model>, DomainStoreError>
+where
+    C: ConnectionTrait,
+{
+    Ok(sending_domains::Entity::find()
+        .filter(sending_domains::Column::TenantId.eq(tenant_id))
+        .order_by_asc(sending_domains::Column::Domain)
+        .all(c)
+        .await?)
+}
+
+/// One of the tenant's sending domains; another tenant's id is `None`, as an unknown one.
+pub async fn get_sending_domain<C>(
+    c: &C,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<Option<sending_domains::Model>, DomainStoreError>
+where
+    C: ConnectionTrait,
+{
+    Ok(sending_domains::Entity::find_by_id(id)
+        .filter(sending_domains::Column::TenantId.eq(tenant_id))
+        .one(c)
+        .await?)
+}

@@ -2,7 +2,8 @@
 //! and of the decision engine, as plain functions over plain (serde) data.
 //!
 //! This crate must never do IO: it depends on serde, serde_json, chrono, chrono-tz and
-//! thiserror only — no tokio, sea-orm, reqwest or lapin. Time comes in as an argument
+//! thiserror (and hmac, sha2, base64 and uuid for [`unsubscribe`]'s signed tokens)
+//! only — no tokio, sea-orm, reqwest or lapin. Time comes in as an argument
 //! (`now`), randomness is a hash of ids, so every decision is reproducible in a test.
 //! Workers call these functions and carry out the effects they describe.
 //!
@@ -21,6 +22,7 @@ pub mod replies;
 pub mod reviver;
 pub mod rules;
 pub mod scraper;
+pub mod unsubscribe;
 pub mod world;
 
 pub use channel::{Channel, Consent, ConsentFlags};

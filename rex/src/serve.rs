@@ -72,6 +72,30 @@ pub async fn worker(g: &Global, args: WorkerArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The key that checks one-click unsubscribe tokens: `REX_UNSUBSCRIBE_SECRET`, the one
+/// the outreach agent signs with. Unset, the development key is used — and refused when
+/// live email is configured (`SENDGRID_API_KEY`), as the agent refuses it.
+fn unsubscribe_secret() -> anyhow::Result<rex_domain::unsubscribe::SigningKey> {
+    use rex_domain::unsubscribe::{SigningKey, check_secret};
+    match std::env::var("REX_UNSUBSCRIBE_SECRET") {
+        Ok(secret) => {
+            check_secret(&secret)
+                .map_err(|why| anyhow::anyhow!("REX_UNSUBSCRIBE_SECRET: {why}"))?;
+            Ok(SigningKey::new(secret))
+        }
+        Err(_) if std::env::var_os("SENDGRID_API_KEY").is_some() => anyhow::bail!(
+            "REX_UNSUBSCRIBE_SECRET is not set while live email is (SENDGRID_API_KEY): \
+             unsubscribe links must be signed with a secret of your own"
+        ),
+        Err(_) => {
+            tracing::warn!(
+                "REX_UNSUBSCRIBE_SECRET is not set: unsubscribe tokens use the development key"
+            );
+            Ok(SigningKey::development())
+        }
+    }
+}
+
 /// `rex api`: the HTTP API on the production backends until SIGTERM.
 pub async fn api(g: &Global, args: ApiArgs) -> anyhow::Result<ExitCode> {
     let store = setup::store(g, None).await?;
@@ -83,6 +107,7 @@ pub async fn api(g: &Global, args: ApiArgs) -> anyhow::Result<ExitCode> {
         cors_origins: args.cors_origins,
         behind_tls: args.behind_tls,
         agents: setup::known_agents(),
+        unsubscribe_secret: unsubscribe_secret()?,
         ..rex_api::ApiConfig::default()
     };
     let addr: std::net::SocketAddr = args

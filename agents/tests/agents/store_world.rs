@@ -11,6 +11,7 @@ use rex_adapters::twilio::{SenderId, TwilioConfig};
 use rex_agents::deliverability::Deliverability;
 use rex_agents::outreach::Outreach;
 use rex_agents::{AgentsConfig, OutreachSettings};
+use rex_domain::unsubscribe::SigningKey;
 use rex_domain_store::{NewMailbox, add_mailbox, add_sending_domain, create_tenant};
 use rex_store::Store;
 use rex_workers::TaskContext;
@@ -24,6 +25,8 @@ use crate::common::http;
 
 pub const TENANT: &str = "acme";
 pub const SENDGRID_KEY: &str = "SG.test-key";
+/// Signs the unsubscribe tokens of the world's emails (live email refuses the default).
+pub const UNSUBSCRIBE_SECRET: &str = "store-world-unsubscribe-secret-of-32-bytes";
 
 /// Tuesday 2026-03-03 10:00 in New York (EST): inside every window.
 pub fn t0() -> DateTime<Utc> {
@@ -100,6 +103,7 @@ impl World {
             outreach: OutreachSettings {
                 postal_address: Some("1 Main St, Springfield, US".into()),
                 unsubscribe_url: "https://rex.example/u".into(),
+                unsubscribe_secret: SigningKey::new(UNSUBSCRIBE_SECRET),
                 ..OutreachSettings::default()
             },
             ..AgentsConfig::default()
@@ -157,4 +161,12 @@ pub fn send_input(lead: Value, channel: &str) -> Value {
         "step": 1, "framework": "pas", "purpose": "reopen",
         "message": {"subject": "Acme and manual lead routing", "body": "Hi Ana, a quick question."}
     })
+}
+
+/// The `List-Unsubscribe` URL the world's emails carry for `message_id` of `tenant`.
+pub fn unsubscribe_url(tenant: Uuid, message_id: &str) -> String {
+    format!(
+        "https://rex.example/u/{}",
+        rex_domain::unsubscribe::sign(UNSUBSCRIBE_SECRET, tenant, message_id)
+    )
 }

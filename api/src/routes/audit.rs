@@ -7,8 +7,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use rex_domain_store::keyring::KeyringError;
+use axum::http::HeaderMap;
 use rex_domain_store::{DomainStoreError, NewAudit};
 use uuid::Uuid;
 
@@ -21,32 +20,10 @@ use crate::model::{AuditEntry, AuditPage, AuditQuery};
 use crate::state::ApiState;
 use crate::tenancy;
 
-/// A domain store failure as the API answers it: the database's own failures as the
-/// engine's store errors are, a refused argument as 422, a missing keyring as 503.
+/// A domain store failure as the API answers it (see `From<DomainStoreError>` in
+/// `tenancy`).
 pub(crate) fn domain_error(err: DomainStoreError) -> ApiError {
-    match err {
-        DomainStoreError::Store(e) => e.into(),
-        DomainStoreError::NotFound { entity, key } => {
-            ApiError::not_found(format!("{entity} {key} not found"))
-        }
-        DomainStoreError::Invalid { name, why } => {
-            ApiError::invalid("invalid", format!("invalid {name}: {why}"))
-        }
-        DomainStoreError::Keyring(KeyringError::Disabled) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "secrets_disabled",
-            "secret storage is not configured on this server (REX_SECRETS_KEYS)",
-        ),
-        DomainStoreError::Keyring(e) => {
-            // names a key id at most, never key material or a value
-            tracing::error!(error = %e, "tenant secret could not be sealed or opened");
-            ApiError::internal()
-        }
-        DomainStoreError::Corrupt { table, column, .. } => {
-            tracing::error!(%table, %column, "corrupt row");
-            ApiError::internal()
-        }
-    }
+    err.into()
 }
 
 /// A store error from a transaction's begin or commit.

@@ -3,11 +3,15 @@
 pub(crate) mod agents;
 pub(crate) mod audit;
 pub(crate) mod definitions;
+pub(crate) mod domains;
+pub(crate) mod dry_run;
 pub(crate) mod events;
+pub(crate) mod leads;
 pub(crate) mod missions;
 pub(crate) mod ops;
 pub(crate) mod privacy;
 pub(crate) mod secrets;
+pub(crate) mod unsubscribe;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;

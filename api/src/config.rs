@@ -26,6 +26,10 @@ pub struct ApiConfig {
     pub events_poll: Duration,
     /// Largest page of a listing; default 100 (and the page size when none is asked).
     pub max_page: u64,
+    /// The base URL providers call the API at (`REX_PUBLIC_URL`, e.g.
+    /// `https://rex.example.com`): Twilio signs the full URL it called, which behind a
+    /// proxy differs from what the server sees. `None`: `Host` and the scheme.
+    pub public_url: Option<String>,
 }
 
 impl Default for ApiConfig {
@@ -38,6 +42,7 @@ impl Default for ApiConfig {
             behind_tls: false,
             events_poll: Duration::from_millis(500),
             max_page: 100,
+            public_url: None,
         }
     }
 }

@@ -10,8 +10,10 @@
 //!
 //! Endpoints (see `api/openapi.json`): `/v1/definitions` (create, `validate`, list,
 //! `{name}/{version}`), `/v1/missions` (start with `Idempotency-Key`, list with filters
-//! and cursor, get with steps, `cancel`, `retry`, `signals`, `events` as SSE), and
-//! `/healthz`, `/readyz`, `/metrics`, `/openapi.json` without a key.
+//! and cursor, get with steps, `cancel`, `retry`, `signals`, `events` as SSE),
+//! `/v1/webhooks/{tenant}/…` (SendGrid, Twilio, Calendly; signed by the provider, handed
+//! to the broker's inbox queue, see [`webhooks`]), and `/healthz`, `/readyz`,
+//! `/metrics`, `/openapi.json` without a key.
 //!
 //! Tenancy: a mission belongs to the tenant of the key that started it
 //! (`missions.tenant_id`, the tenant's slug); every mission query names it, and another
@@ -40,6 +42,7 @@ mod ratelimit;
 mod routes;
 mod state;
 mod tenancy;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 
@@ -60,6 +63,10 @@ pub use error::{ApiError, ErrorBody, ProblemBody};
 pub use middleware::REQUEST_ID;
 pub use routes::missions::IDEMPOTENCY_KEY;
 pub use state::ApiState;
+pub use webhooks::InboxEvent;
+pub use webhooks::secrets::{
+    EnvWebhookSecrets, NoWebhookSecrets, SecretsUnavailable, WebhookProvider, WebhookSecrets,
+};
 
 /// The whole API as an axum router (tests drive it with `tower::ServiceExt::oneshot`).
 pub fn router(state: ApiState) -> Router {
@@ -89,12 +96,31 @@ pub fn router(state: ApiState) -> Router {
             state.clone(),
             auth::authenticate,
         ));
+    // Authenticated by the provider's signature, not an API key (`routes::webhooks`).
+    let hooks = Router::new()
+        .route(
+            "/v1/webhooks/{tenant}/sendgrid",
+            post(routes::webhooks::sendgrid),
+        )
+        .route(
+            "/v1/webhooks/{tenant}/twilio/status",
+            post(routes::webhooks::twilio_status),
+        )
+        .route(
+            "/v1/webhooks/{tenant}/twilio/inbound",
+            post(routes::webhooks::twilio_inbound),
+        )
+        .route(
+            "/v1/webhooks/{tenant}/calendly",
+            post(routes::webhooks::calendly),
+        );
     let ops = Router::new()
         .route("/healthz", get(routes::ops::healthz))
         .route("/readyz", get(routes::ops::readyz))
         .route("/metrics", get(routes::ops::metrics))
         .route("/openapi.json", get(routes::ops::openapi));
     let mut app = v1
+        .merge(hooks)
         .merge(ops)
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)

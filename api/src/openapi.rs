@@ -14,7 +14,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ProblemBody};
 use crate::model::*;
-use crate::routes::{definitions, events, missions, ops};
+use crate::routes::webhooks::{RejectedEventBody, WebhookAck};
+use crate::routes::{definitions, events, missions, ops, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -40,6 +41,10 @@ use crate::routes::{definitions, events, missions, ops};
         ops::readyz,
         ops::metrics,
         ops::openapi,
+        webhooks::sendgrid,
+        webhooks::twilio_status,
+        webhooks::twilio_inbound,
+        webhooks::calendly,
     ),
     components(schemas(
         ErrorBody,
@@ -62,12 +67,15 @@ use crate::routes::{definitions, events, missions, ops};
         ActionOutcome,
         MissionEvent,
         Health,
+        WebhookAck,
+        RejectedEventBody,
     )),
     modifiers(&BearerKeys, &CommonErrors),
     tags(
         (name = "definitions", description = "workflow definitions, shared by the deployment"),
         (name = "missions", description = "the caller's tenant's missions"),
         (name = "operations", description = "health, readiness, metrics; no key needed"),
+        (name = "webhooks", description = "provider events; authenticated by the provider's signature, not an API key"),
     )
 )]
 pub struct ApiDoc;
@@ -117,6 +125,13 @@ impl Modify for CommonErrors {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         for (path, item) in openapi.paths.paths.iter_mut() {
             if !path.starts_with("/v1/") {
+                continue;
+            }
+            // No API key, no rate limit, no JSON parsing of ours: only the body limit.
+            if path.starts_with("/v1/webhooks/") {
+                if let Some(op) = item.post.as_mut() {
+                    add_errors(op, &WITH_BODY[..1]);
+                }
                 continue;
             }
             if let Some(op) = item.get.as_mut() {

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::ApiConfig;
 use crate::ratelimit::RateLimiter;
+use crate::webhooks::secrets::{NoWebhookSecrets, WebhookSecrets};
 
 /// The API's handles: cheap to clone (every field is shared).
 #[derive(Clone)]
@@ -19,6 +20,9 @@ pub struct ApiState {
     pub broker: Arc<dyn Broker>,
     pub config: Arc<ApiConfig>,
     pub(crate) limiter: Arc<RateLimiter>,
+    /// The verification keys of provider webhooks; none until
+    /// [`ApiState::with_webhook_secrets`] gives some (every webhook answers 404).
+    pub webhook_secrets: Arc<dyn WebhookSecrets>,
     /// Ends live event streams when the server stops ([`crate::serve`] sets it), so
     /// a graceful shutdown does not wait for clients that never disconnect.
     pub(crate) shutdown: CancellationToken,
@@ -35,7 +39,14 @@ impl ApiState {
             broker,
             config: Arc::new(config),
             limiter,
+            webhook_secrets: Arc::new(NoWebhookSecrets),
             shutdown: CancellationToken::new(),
         }
+    }
+
+    /// Verifies provider webhooks with the keys `secrets` resolves.
+    pub fn with_webhook_secrets(mut self, secrets: Arc<dyn WebhookSecrets>) -> Self {
+        self.webhook_secrets = secrets;
+        self
     }
 }

@@ -34,6 +34,7 @@ mod m20260104_000027_lead_fit;
 mod m20260201_000030_mission_tenants;
 mod m20260201_000031_api_keys;
 mod m20260201_000032_mission_rls;
+mod m20260202_000033_webhook_receipts;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -67,6 +68,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260201_000030_mission_tenants::Migration),
             Box::new(m20260201_000031_api_keys::Migration),
             Box::new(m20260201_000032_mission_rls::Migration),
+            Box::new(m20260202_000033_webhook_receipts::Migration),
         ]
     }
 }

@@ -4,6 +4,7 @@ pub(crate) mod definitions;
 pub(crate) mod events;
 pub(crate) mod missions;
 pub(crate) mod ops;
+pub(crate) mod webhooks;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;

@@ -12,3 +12,4 @@ mod missions;
 mod openapi;
 mod production;
 mod rls;
+mod webhooks;

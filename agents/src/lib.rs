@@ -21,8 +21,10 @@
 //! when its input carries no `events`; without one they write nothing (cache and
 //! profiles then live in process memory).
 //!
-//! This crate must not depend on the broker: the worker runtime does that IO; the engine
-//! is used only as the handle `handle_event` publishes through. It uses the store
+//! The agents do no broker IO: the worker runtime does that; the engine is used only as
+//! the handle `handle_event` publishes through. The one consumer here is [`inbox`], which
+//! takes the provider events the API's webhooks hand to the broker's inbox queue and
+//! runs them through `handle_event`'s code ([`inbox_consumer`] builds it). It uses the store
 //! through `rex-domain-store`'s queries.
 
 pub mod analytics;
@@ -32,6 +34,7 @@ pub mod deliverability;
 mod error;
 pub mod events;
 pub mod icp;
+pub mod inbox;
 mod input;
 mod lead;
 pub mod outreach;
@@ -139,6 +142,35 @@ fn register_inner(
         registry.register(Arc::new(outreach));
     }
     Ok(())
+}
+
+/// The consumer of the inbox queue (provider webhooks), processing each event as
+/// `outreach.handle_event` does, with the same reply classifier. Run it with
+/// [`inbox::Inbox::run`] where the `outreach` agent runs.
+pub fn inbox_consumer(
+    config: &AgentsConfig,
+    store: Store,
+    engine: rex_engine::Engine,
+) -> Result<inbox::Inbox, AgentsError> {
+    let llm = config
+        .llm
+        .clone()
+        .map(|c| {
+            rex_adapters::llm::LlmClient::from_config(
+                Some(c),
+                config.dry_run.clone(),
+                config.usage.clone(),
+            )
+        })
+        .transpose()?;
+    let events = events::Events::new(
+        store.clone(),
+        engine,
+        config.clock.clone(),
+        &config.outreach.tenant,
+    )
+    .with_llm(llm);
+    Ok(inbox::Inbox::new(store, events))
 }
 
 /// A domain-store failure as a step error: retryable when the database says so (lost

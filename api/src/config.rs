@@ -40,6 +40,10 @@ pub struct ApiConfig {
     /// Most rows one `POST /v1/leads/import` may carry; more answers 413. Default
     /// 10 000 (a body is also bounded by `body_limit`).
     pub max_import_rows: usize,
+    /// The base URL providers call the API at (`REX_PUBLIC_URL`, e.g.
+    /// `https://rex.example.com`): Twilio signs the full URL it called, which behind a
+    /// proxy differs from what the server sees. `None`: `Host` and the scheme.
+    pub public_url: Option<String>,
 }
 
 impl Default for ApiConfig {
@@ -56,6 +60,7 @@ impl Default for ApiConfig {
             key_cache_ttl: Duration::from_secs(10),
             unsubscribe_secret: rex_domain::unsubscribe::SigningKey::development(),
             max_import_rows: 10_000,
+            public_url: None,
         }
     }
 }

@@ -150,7 +150,7 @@ fn unsupported_media_type() -> ApiError {
     .at("content-type")
 }
 
-fn body_error(rejection: axum::extract::rejection::BytesRejection) -> ApiError {
+pub(crate) fn body_error(rejection: axum::extract::rejection::BytesRejection) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -17,7 +17,8 @@
 //! history and suppression state; `{id}/export` and `{id}/erase` for GDPR access and
 //! erasure), `/v1/dry-run` (what the provider stand-ins would have sent, labelled as
 //! such), `/v1/secrets` (the tenant's provider credentials, encrypted, never returned),
-//! `/v1/audit`, and without a key `/healthz`, `/readyz`, `/metrics`, `/openapi.json` and
+//! `/v1/audit`, `/v1/webhooks/{tenant}/…` (SendGrid, Twilio, Calendly: signed by the
+//! provider, handed to the broker's inbox queue, see `routes::webhooks`), and without a key `/healthz`, `/readyz`, `/metrics`, `/openapi.json` and
 //! the one-click unsubscribe `/u/{token}` (its signed token is the credential).
 //!
 //! Tenancy: a mission belongs to the tenant of the key that started it
@@ -48,6 +49,7 @@ mod ratelimit;
 mod routes;
 mod state;
 mod tenancy;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 
@@ -68,6 +70,10 @@ pub use error::{ApiError, ErrorBody, ProblemBody};
 pub use middleware::REQUEST_ID;
 pub use routes::missions::IDEMPOTENCY_KEY;
 pub use state::ApiState;
+pub use webhooks::InboxEvent;
+pub use webhooks::secrets::{
+    EnvWebhookSecrets, NoWebhookSecrets, SecretsUnavailable, WebhookProvider, WebhookSecrets,
+};
 
 /// The whole API as an axum router (tests drive it with `tower::ServiceExt::oneshot`).
 pub fn router(state: ApiState) -> Router {
@@ -129,6 +135,24 @@ pub fn router(state: ApiState) -> Router {
             state.clone(),
             auth::authenticate,
         ));
+    // Authenticated by the provider's signature, not an API key (`routes::webhooks`).
+    let hooks = Router::new()
+        .route(
+            "/v1/webhooks/{tenant}/sendgrid",
+            post(routes::webhooks::sendgrid),
+        )
+        .route(
+            "/v1/webhooks/{tenant}/twilio/status",
+            post(routes::webhooks::twilio_status),
+        )
+        .route(
+            "/v1/webhooks/{tenant}/twilio/inbound",
+            post(routes::webhooks::twilio_inbound),
+        )
+        .route(
+            "/v1/webhooks/{tenant}/calendly",
+            post(routes::webhooks::calendly),
+        );
     let ops = Router::new()
         .route("/healthz", get(routes::ops::healthz))
         .route("/readyz", get(routes::ops::readyz))
@@ -140,6 +164,7 @@ pub fn router(state: ApiState) -> Router {
             get(routes::unsubscribe::page).post(routes::unsubscribe::one_click),
         );
     let mut app = v1
+        .merge(hooks)
         .merge(ops)
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)

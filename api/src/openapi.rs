@@ -14,9 +14,10 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ProblemBody};
 use crate::model::*;
+use crate::routes::webhooks::{RejectedEventBody, WebhookAck};
 use crate::routes::{
     agents, audit, definitions, domains, dry_run, events, leads, missions, ops, privacy, secrets,
-    unsubscribe,
+    unsubscribe, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -65,6 +66,10 @@ use crate::routes::{
         ops::readyz,
         ops::metrics,
         ops::openapi,
+        webhooks::sendgrid,
+        webhooks::twilio_status,
+        webhooks::twilio_inbound,
+        webhooks::calendly,
     ),
     components(schemas(
         ErrorBody,
@@ -117,6 +122,8 @@ use crate::routes::{
         LeadDetail,
         DryRunEntry,
         DryRunPage,
+        WebhookAck,
+        RejectedEventBody,
     )),
     modifiers(&BearerKeys, &CommonErrors, &UniqueOperationIds),
     tags(
@@ -129,6 +136,7 @@ use crate::routes::{
         (name = "dry-run", description = "what provider stand-ins would have sent: DRY RUN, not sent"),
         (name = "unsubscribe", description = "one-click unsubscribe (RFC 8058); the signed token is the credential"),
         (name = "operations", description = "health, readiness, metrics; no key needed"),
+        (name = "webhooks", description = "provider events; authenticated by the provider's signature, not an API key"),
     )
 )]
 pub struct ApiDoc;
@@ -178,6 +186,13 @@ impl Modify for CommonErrors {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         for (path, item) in openapi.paths.paths.iter_mut() {
             if !path.starts_with("/v1/") {
+                continue;
+            }
+            // No API key, no rate limit, no JSON parsing of ours: only the body limit.
+            if path.starts_with("/v1/webhooks/") {
+                if let Some(op) = item.post.as_mut() {
+                    add_errors(op, &WITH_BODY[..1]);
+                }
                 continue;
             }
             if let Some(op) = item.get.as_mut() {

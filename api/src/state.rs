@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::KeyCache;
 use crate::config::ApiConfig;
 use crate::ratelimit::RateLimiter;
+use crate::webhooks::secrets::{NoWebhookSecrets, WebhookSecrets};
 
 /// The API's handles: cheap to clone (every field is shared).
 #[derive(Clone)]
@@ -25,6 +26,9 @@ pub struct ApiState {
     /// Seals and opens tenant secrets (`/v1/secrets`); `None` when `REX_SECRETS_KEYS`
     /// is not set, and then those endpoints answer 503 `secrets_disabled`.
     pub keyring: Option<Arc<Keyring>>,
+    /// The verification keys of provider webhooks; none until
+    /// [`ApiState::with_webhook_secrets`] gives some (every webhook answers 404).
+    pub webhook_secrets: Arc<dyn WebhookSecrets>,
     /// Ends live event streams when the server stops ([`crate::serve`] sets it), so
     /// a graceful shutdown does not wait for clients that never disconnect.
     pub(crate) shutdown: CancellationToken,
@@ -44,6 +48,7 @@ impl ApiState {
             limiter,
             keys,
             keyring: None,
+            webhook_secrets: Arc::new(NoWebhookSecrets),
             shutdown: CancellationToken::new(),
         }
     }
@@ -58,6 +63,12 @@ impl ApiState {
     /// The state with secret storage enabled under `keyring`.
     pub fn with_keyring(mut self, keyring: Keyring) -> Self {
         self.keyring = Some(Arc::new(keyring));
+        self
+    }
+
+    /// Verifies provider webhooks with the keys `secrets` resolves.
+    pub fn with_webhook_secrets(mut self, secrets: Arc<dyn WebhookSecrets>) -> Self {
+        self.webhook_secrets = secrets;
         self
     }
 }

@@ -368,6 +368,42 @@ where
         .await?)
 }
 
+/// The tenant's first lead (by id) with this E.164 phone number: who an inbound text
+/// is from.
+pub async fn lead_by_phone<C>(
+    c: &C,
+    tenant_id: Uuid,
+    phone: &str,
+) -> Result<Option<leads::Model>, DomainStoreError>
+where
+    C: ConnectionTrait,
+{
+    Ok(leads::Entity::find()
+        .filter(leads::Column::TenantId.eq(tenant_id))
+        .filter(leads::Column::Phone.eq(phone.trim()))
+        .order_by_asc(leads::Column::Id)
+        .one(c)
+        .await?)
+}
+
+/// The tenant's first lead (by id) with this email (compared normalized: trimmed,
+/// lower case): whom a provider event about an address concerns.
+pub async fn lead_by_email<C>(
+    c: &C,
+    tenant_id: Uuid,
+    email: &str,
+) -> Result<Option<leads::Model>, DomainStoreError>
+where
+    C: ConnectionTrait,
+{
+    Ok(leads::Entity::find()
+        .filter(leads::Column::TenantId.eq(tenant_id))
+        .filter(leads::Column::Email.eq(email.trim().to_lowercase()))
+        .order_by_asc(leads::Column::Id)
+        .one(c)
+        .await?)
+}
+
 /// The lead, its company and its history; `None` if the tenant has no such lead.
 pub async fn get_lead_with_history<C>(
     c: &C,

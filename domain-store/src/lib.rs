@@ -61,12 +61,13 @@ pub use experiments::{
 };
 pub use leads::{
     ImportReport, LeadFilter, LeadWithHistory, get_lead, get_lead_with_history, import_companies,
-    import_leads, lead_by_external_id, list_companies, list_leads, set_lead_fits,
+    import_leads, lead_by_email, lead_by_external_id, lead_by_phone, list_companies, list_leads,
+    set_lead_fits,
 };
 pub use messages::{
-    Intent, NewIntent, Receipt, ReceiptStatus, campaign_by_name, create_campaign, get_message,
-    message_by_provider_id, message_by_step_key, record_intent, record_receipt,
-    unreceipted_intents,
+    Intent, NewIntent, Receipt, ReceiptStatus, campaign_by_name, create_campaign,
+    email_by_step_key, get_message, message_by_provider_id, message_by_step_key, record_intent,
+    record_receipt, unreceipted_intents,
 };
 pub use privacy::{ERASED, ERASURE_SOURCE, ErasureReport, LeadExport, erase_lead, export_lead};
 pub use rate_limits::{

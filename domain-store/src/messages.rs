@@ -282,6 +282,24 @@ where
         .await?)
 }
 
+/// The message sent as `step_key` (Rex's message id, which SendGrid returns in
+/// `custom_args` and Twilio in the status callback URL).
+pub async fn message_by_step_key<C>(
+    c: &C,
+    tenant_id: Uuid,
+    step_key: &str,
+) -> Result<Option<messages::Model>, DomainStoreError>
+where
+    C: ConnectionTrait,
+{
+    Ok(messages::Entity::find()
+        .filter(messages::Column::TenantId.eq(tenant_id))
+        .filter(messages::Column::StepKey.eq(step_key))
+        .order_by_asc(messages::Column::Id)
+        .one(c)
+        .await?)
+}
+
 /// Intents recorded before `older_than` that still have no receipt, oldest first: the
 /// sends a crash may have interrupted, for the reconciler.
 pub async fn unreceipted_intents<C>(
@@ -306,7 +324,7 @@ where
 
 /// The email of the tenant sent as `step_key` (the `<mission>:<step>` message id an
 /// unsubscribe token names), the first recorded if several leads shared it.
-pub async fn message_by_step_key<C>(
+pub async fn email_by_step_key<C>(
     c: &C,
     tenant_id: Uuid,
     step_key: &str,

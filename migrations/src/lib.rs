@@ -34,6 +34,7 @@ mod m20260104_000027_lead_fit;
 mod m20260201_000030_mission_tenants;
 mod m20260201_000031_api_keys;
 mod m20260201_000032_mission_rls;
+mod m20260202_000033_webhook_receipts;
 mod m20260202_000034_domain_rls;
 mod m20260301_000035_tenant_secrets;
 mod m20260301_000036_audit_log;
@@ -72,6 +73,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260201_000030_mission_tenants::Migration),
             Box::new(m20260201_000031_api_keys::Migration),
             Box::new(m20260201_000032_mission_rls::Migration),
+            Box::new(m20260202_000033_webhook_receipts::Migration),
             Box::new(m20260202_000034_domain_rls::Migration),
             Box::new(m20260301_000035_tenant_secrets::Migration),
             Box::new(m20260301_000036_audit_log::Migration),

@@ -63,6 +63,7 @@ async fn migrations_apply_twice_and_roll_back() {
             "tenants",
             "timers",
             "variants",
+            "webhook_receipts",
         ]
     );
     assert!(

@@ -36,6 +36,7 @@ fn one_of_each() -> Metrics {
     m.step_retried("reviver", "score");
     m.worker_step_cancelled("reviver");
     m.step_deferred("outreach", "send");
+    m.webhook_events("sendgrid", "accepted", 2);
     m.observe_dispatch_latency("reviver", Duration::from_millis(5));
     m.set_queue_depth("reviver", 1);
     m.set_queue_oldest_age("reviver", Duration::from_secs(1));

@@ -40,6 +40,7 @@ impl Embedded {
             Some(clock) => setup::engine_with_clock(store.clone(), broker.clone(), clock.clone()),
             None => setup::engine(store.clone(), broker.clone()),
         };
+        let simulated = clock.is_some();
         let registry =
             setup::registry_with_clock(Some(store.clone()), Some(engine.clone()), clock)?;
         broker.declare(&registry.names()).await?;
@@ -53,8 +54,8 @@ impl Embedded {
             },
         );
         let worker = Worker::new(
-            store,
-            broker,
+            store.clone(),
+            broker.clone(),
             WorkerConfig {
                 concurrency,
                 prefetch: u16::try_from(concurrency * 2).unwrap_or(u16::MAX),
@@ -63,8 +64,20 @@ impl Embedded {
             },
         );
         let agents = registry.select(&registry.names())?;
+        // provider webhooks taken by an API on this broker (a simulated run has none)
+        let inbox = if simulated {
+            None
+        } else {
+            Some(setup::spawn_inbox(
+                store.clone(),
+                engine.clone(),
+                broker.clone(),
+                8,
+                shutdown.clone(),
+            )?)
+        };
         let (s1, s2) = (shutdown.clone(), shutdown.clone());
-        let tasks = vec![
+        let mut tasks = vec![
             tokio::spawn(async move {
                 if let Err(err) = orchestrator.run(s1).await {
                     tracing::error!(error = %err, "orchestrator stopped");
@@ -76,6 +89,7 @@ impl Embedded {
                 }
             }),
         ];
+        tasks.extend(inbox);
         Ok(Self {
             engine,
             shutdown,

@@ -46,8 +46,21 @@ pub async fn worker(g: &Global, args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let store = setup::store(g, None).await?;
     let broker = setup::amqp(g).await?;
     let engine = setup::engine(store.clone(), broker.clone());
-    let agents = setup::registry(Some(store.clone()), Some(engine))?.select(&args.agents)?;
+    let agents =
+        setup::registry(Some(store.clone()), Some(engine.clone()))?.select(&args.agents)?;
     let shutdown = setup::shutdown_on_signal();
+    // The worker serving `outreach` also processes the provider webhooks the API took.
+    if args.agents.iter().any(|a| a == "outreach") {
+        broker.declare(&[]).await?;
+        let concurrency = u16::try_from(args.concurrency).unwrap_or(u16::MAX);
+        setup::spawn_inbox(
+            store.clone(),
+            engine,
+            broker.clone(),
+            concurrency,
+            shutdown.clone(),
+        )?;
+    }
     setup::serve_http(
         g,
         "0.0.0.0:9465",
@@ -108,13 +121,19 @@ pub async fn api(g: &Global, args: ApiArgs) -> anyhow::Result<ExitCode> {
         behind_tls: args.behind_tls,
         agents: setup::known_agents(),
         unsubscribe_secret: unsubscribe_secret()?,
+        public_url: std::env::var("REX_PUBLIC_URL")
+            .ok()
+            .filter(|u| !u.trim().is_empty()),
         ..rex_api::ApiConfig::default()
     };
     let addr: std::net::SocketAddr = args
         .addr
         .parse()
         .map_err(|e| anyhow::anyhow!("--addr {:?}: {e}", args.addr))?;
-    let mut state = rex_api::ApiState::new(store, engine, broker, config);
+    // Webhook keys from SENDGRID_WEBHOOK_PUBLIC_KEY, TWILIO_AUTH_TOKEN and
+    // CALENDLY_WEBHOOK_SIGNING_KEY; a provider without one is refused.
+    let mut state = rex_api::ApiState::new(store, engine, broker, config)
+        .with_webhook_secrets(rex_api::EnvWebhookSecrets::from_env().into_arc());
     // tenant secrets: a malformed REX_SECRETS_KEYS stops the start; none disables them
     match rex_domain_store::keyring::Keyring::from_env() {
         Ok(keyring) => {

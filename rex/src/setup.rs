@@ -58,6 +58,24 @@ pub fn registry_with_clock(
     Ok(registry)
 }
 
+/// Runs the inbox consumer (provider webhooks the API took → `handle_event`) until
+/// `shutdown`: wherever the `outreach` agent runs, `concurrency` events at a time.
+pub fn spawn_inbox(
+    store: Store,
+    engine: Engine,
+    broker: Arc<dyn Broker>,
+    concurrency: u16,
+    shutdown: CancellationToken,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let config = rex_agents::AgentsConfig::from_env()?;
+    let inbox = rex_agents::inbox_consumer(&config, store, engine)?;
+    Ok(tokio::spawn(async move {
+        if let Err(err) = inbox.run(broker, concurrency, shutdown).await {
+            tracing::error!(error = %err, "inbox consumer stopped");
+        }
+    }))
+}
+
 pub fn validate_options() -> ValidateOptions {
     ValidateOptions {
         known_agents: Some(known_agents()),

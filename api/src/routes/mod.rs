@@ -12,6 +12,7 @@ pub(crate) mod ops;
 pub(crate) mod privacy;
 pub(crate) mod secrets;
 pub(crate) mod unsubscribe;
+pub(crate) mod webhooks;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;

@@ -167,7 +167,7 @@ pub(crate) async fn one_click(
         .slug;
     let now = Utc::now();
     let txn = tenancy::begin(&state.store, &slug).await?;
-    let message = rex_domain_store::message_by_step_key(&txn, tenant, &message_id)
+    let message = rex_domain_store::email_by_step_key(&txn, tenant, &message_id)
         .await?
         .ok_or_else(invalid_token)?;
     let lead = rex_domain_store::get_lead(&txn, tenant, message.lead_id).await?;

@@ -24,3 +24,4 @@ mod production;
 mod rls;
 mod secrets;
 mod unsubscribe;
+mod webhooks;

@@ -172,6 +172,7 @@ pub struct Metrics {
     decisions: IntCounterVec,
     suppressions: IntCounterVec,
     sends_deferred: IntCounterVec,
+    webhook_events: IntCounterVec,
 
     domain_health: IntGaugeVec,
     domain_bounce_rate: GaugeVec,
@@ -491,6 +492,20 @@ impl Metrics {
                     &["reason"],
                 ),
             ),
+            webhook_events: family(
+                r,
+                f,
+                IntCounterVec::new(
+                    Opts::new(
+                        "rex_webhook_events_total",
+                        "Provider webhook events, by source (sendgrid, twilio, inbound_sms, \
+                     calendly) and outcome: at the API accepted, duplicate, rejected, \
+                     unavailable; in the inbox consumer processed, unmatched, retried, \
+                     dead_lettered.",
+                    ),
+                    &["source", "outcome"],
+                ),
+            ),
             sends_deferred: family(
                 r,
                 f,
@@ -771,6 +786,38 @@ impl Metrics {
         self.suppressions
             .with_label_values(&[self.reasons.admit(reason)])
             .inc();
+    }
+
+    /// `count` webhook events of `source` ended with `outcome` (both from fixed sets:
+    /// anything else is counted as `other`).
+    pub fn webhook_events(&self, source: &str, outcome: &str, count: usize) {
+        if count == 0 {
+            return;
+        }
+        const SOURCES: [&str; 4] = ["sendgrid", "twilio", "inbound_sms", "calendly"];
+        const OUTCOMES: [&str; 8] = [
+            "accepted",
+            "duplicate",
+            "rejected",
+            "unavailable",
+            "processed",
+            "unmatched",
+            "retried",
+            "dead_lettered",
+        ];
+        let source = if SOURCES.contains(&source) {
+            source
+        } else {
+            "other"
+        };
+        let outcome = if OUTCOMES.contains(&outcome) {
+            outcome
+        } else {
+            "other"
+        };
+        self.webhook_events
+            .with_label_values(&[source, outcome])
+            .inc_by(u64::try_from(count).unwrap_or(u64::MAX));
     }
 
     /// A send was put off to a later time for `reason`.

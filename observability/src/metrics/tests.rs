@@ -404,10 +404,10 @@ fn a_provider_call_counts_by_outcome_times_real_calls_and_adds_every_cost() {
 fn every_family_is_registered_once_and_the_global_set_renders() {
     let m = Metrics::new();
     let mut names = m.family_names().to_vec();
-    assert_eq!(names.len(), 29);
+    assert_eq!(names.len(), 30);
     names.sort();
     names.dedup();
-    assert_eq!(names.len(), 29);
+    assert_eq!(names.len(), 30);
     assert!(names.iter().all(|n| n.starts_with("rex_")));
 
     metrics().decision(DecisionLayer::StateMachine, "sequence_not_active");

@@ -1,5 +1,5 @@
-//! Task and result transport of Rex: per-agent task queues, the results queue
-//! and dead-lettering, behind one [`Broker`] trait with two backends —
+//! Task and result transport of Rex: per-agent task queues, the results queue,
+//! the inbox of provider events and dead-lettering, behind one [`Broker`] trait with two backends —
 //! [`AmqpBroker`] on RabbitMQ (quorum queues, publisher confirms, manual acks,
 //! reconnect with back-off) and [`MemoryBroker`] for the embedded
 //! single-process mode, which keeps the same semantics in memory.
@@ -30,8 +30,8 @@ pub use message::{Delivery, Destination, ERROR_HEADER, Message, QueueStats};
 /// A message broker as Rex uses it. Object safe: share it as `Arc<dyn Broker>`.
 #[async_trait]
 pub trait Broker: Send + Sync + 'static {
-    /// Idempotent: the exchanges, the results queue, and per agent its queue
-    /// and dead-letter queue.
+    /// Idempotent: the exchanges, the results queue, the inbox of provider events,
+    /// and per agent its queue; each with its dead-letter queue.
     async fn declare(&self, agents: &[String]) -> Result<(), BrokerError>;
 
     /// Publishes every message persistently and returns once every one is

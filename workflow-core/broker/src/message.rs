@@ -15,6 +15,10 @@ pub enum Destination {
     Agent(String),
     /// The single queue of step results read by the orchestrator.
     Results,
+    /// Inbound provider events (webhooks), verified and deduplicated by the API and
+    /// processed by the inbox consumer (`rex-agents`' `inbox`). Message id
+    /// `<source>:<event id>`.
+    Inbox,
 }
 
 impl fmt::Display for Destination {
@@ -22,6 +26,7 @@ impl fmt::Display for Destination {
         match self {
             Destination::Agent(agent) => write!(f, "agent {agent:?}"),
             Destination::Results => f.write_str("results"),
+            Destination::Inbox => f.write_str("inbox"),
         }
     }
 }

@@ -3,8 +3,10 @@
 //! ```text
 //! {prefix}.tasks   (direct) --agent.{a}--> {prefix}.agent.{a}      (quorum, delivery limit, DLX)
 //!                           --results---> {prefix}.results         (quorum, delivery limit, DLX)
+//!                           --inbox-----> {prefix}.inbox           (quorum, delivery limit, DLX)
 //! {prefix}.dlx     (direct) --agent.{a}--> {prefix}.agent.{a}.dlq  (quorum)
 //!                           --results---> {prefix}.results.dlq     (quorum)
+//!                           --inbox-----> {prefix}.inbox.dlq       (quorum)
 //! ```
 
 use crate::error::BrokerError;
@@ -47,6 +49,7 @@ impl Names {
         match destination {
             Destination::Agent(agent) => format!("{}.agent.{agent}", self.prefix),
             Destination::Results => format!("{}.results", self.prefix),
+            Destination::Inbox => format!("{}.inbox", self.prefix),
         }
     }
 
@@ -60,7 +63,18 @@ pub(crate) fn routing_key(destination: &Destination) -> String {
     match destination {
         Destination::Agent(agent) => format!("agent.{agent}"),
         Destination::Results => "results".into(),
+        Destination::Inbox => "inbox".into(),
     }
+}
+
+/// Every destination the topology declares for `agents`: their task queues, the
+/// results queue and the inbox, each with its dead-letter queue.
+pub(crate) fn destinations(agents: &[String]) -> Vec<Destination> {
+    agents
+        .iter()
+        .map(|agent| Destination::Agent(agent.clone()))
+        .chain([Destination::Results, Destination::Inbox])
+        .collect()
 }
 
 /// Agent names become part of queue names and routing keys: ASCII letters,
@@ -68,7 +82,7 @@ pub(crate) fn routing_key(destination: &Destination) -> String {
 /// dead-letter queue of `a`).
 pub(crate) fn validate_destination(destination: &Destination) -> Result<(), BrokerError> {
     match destination {
-        Destination::Results => Ok(()),
+        Destination::Results | Destination::Inbox => Ok(()),
         Destination::Agent(agent) => {
             check_name(agent, MAX_AGENT_NAME, false).map_err(|reason| BrokerError::InvalidAgent {
                 name: agent.clone(),
@@ -116,6 +130,26 @@ mod tests {
         );
         assert_eq!(routing_key(&scraper), "agent.scraper");
         assert_eq!(routing_key(&Destination::Results), "results");
+        assert_eq!(names.queue(&Destination::Inbox), "rex.inbox");
+        assert_eq!(
+            names.dead_letter_queue(&Destination::Inbox),
+            "rex.inbox.dlq"
+        );
+        assert_eq!(routing_key(&Destination::Inbox), "inbox");
+    }
+
+    #[test]
+    fn the_topology_declares_the_inbox_with_the_agents_and_results() {
+        let all = destinations(&["alpha".to_owned()]);
+        assert_eq!(
+            all,
+            vec![
+                Destination::Agent("alpha".into()),
+                Destination::Results,
+                Destination::Inbox
+            ]
+        );
+        assert!(validate_destination(&Destination::Inbox).is_ok());
     }
 
     #[test]

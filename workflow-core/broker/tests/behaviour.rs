@@ -56,6 +56,8 @@ on_both_backends!(
     a_plain_nack_is_a_rejected_dead_letter_without_error,
     an_unsettled_dead_letter_stays_in_its_queue,
     dead_results_are_read_from_their_own_queue,
+    inbox_events_flow_through_their_own_queue,
+    a_poison_inbox_event_is_read_back_from_the_inbox_dead_letters,
 );
 
 fn task(id: &str) -> Message {
@@ -499,6 +501,47 @@ async fn dead_results_are_read_from_their_own_queue(b: Arc<dyn Broker>) {
     assert_eq!(letter.message, result);
     assert_eq!(letter.source, Destination::Results);
     assert_eq!(letter.error.as_deref(), Some("unreadable"));
+    letter.ack().await.unwrap();
+    assert_eq!(dead_letters(&b, "alpha").await, 0);
+}
+
+async fn inbox_events_flow_through_their_own_queue(b: Arc<dyn Broker>) {
+    // The inbox is part of the declared topology, even with no agents.
+    b.declare(&[]).await.unwrap();
+    let event = Message::new("sendgrid:ev-1", b"{\"source\":\"sendgrid\"}".to_vec())
+        .with_header("tenant", "acme");
+    b.publish(vec![(Destination::Inbox, event.clone())])
+        .await
+        .unwrap();
+    assert_eq!(ready(&b, &Destination::Inbox).await, 1);
+    assert_eq!(ready(&b, &Destination::Results).await, 0);
+    let mut consumer = b.consume(Destination::Inbox, 10).await.unwrap();
+    let delivery = next(&mut consumer).await;
+    assert_eq!(delivery.message, event);
+    delivery.ack().await.unwrap();
+    eventually("inbox ready", 0, || ready(&b, &Destination::Inbox)).await;
+    assert!(
+        next_within(&mut consumer, QUIET).await.is_none(),
+        "an acked event came back"
+    );
+}
+
+async fn a_poison_inbox_event_is_read_back_from_the_inbox_dead_letters(b: Arc<dyn Broker>) {
+    b.declare(&agents()).await.unwrap();
+    let event = Message::new("twilio:SM1", b"not an envelope".to_vec());
+    b.publish(vec![(Destination::Inbox, event.clone())])
+        .await
+        .unwrap();
+    let mut consumer = b.consume(Destination::Inbox, 1).await.unwrap();
+    next(&mut consumer)
+        .await
+        .dead_letter("unreadable envelope")
+        .await
+        .unwrap();
+    let (_dead, letter) = next_dead(&b, Destination::Inbox).await;
+    assert_eq!(letter.message, event);
+    assert_eq!(letter.source, Destination::Inbox);
+    assert_eq!(letter.error.as_deref(), Some("unreadable envelope"));
     letter.ack().await.unwrap();
     assert_eq!(dead_letters(&b, "alpha").await, 0);
 }

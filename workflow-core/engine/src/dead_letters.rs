@@ -232,6 +232,7 @@ fn destination_name(source: &Destination) -> String {
     match source {
         Destination::Agent(agent) => agent.clone(),
         Destination::Results => outbox::RESULTS.to_owned(),
+        Destination::Inbox => "inbox".to_owned(),
     }
 }
 

@@ -75,16 +75,12 @@ impl AmqpBroker {
         })
     }
 
-    /// Deletes the queues (with their messages) and exchanges of `agents` and of the
-    /// results under this handle's prefix: tears down a test's or a benchmark's
+    /// Deletes the queues (with their messages) and exchanges of `agents`, of the
+    /// results and of the inbox under this handle's prefix: tears down a test's or a benchmark's
     /// namespace. Missing ones are skipped.
     pub async fn delete_topology(&self, agents: &[String]) -> Result<(), BrokerError> {
         let names = self.inner.link.names();
-        let destinations: Vec<Destination> = agents
-            .iter()
-            .map(|agent| Destination::Agent(agent.clone()))
-            .chain([Destination::Results])
-            .collect();
+        let destinations = crate::topology::destinations(agents);
         let channel = self.inner.link.channel("delete").await?;
         let mut result = Ok(());
         for destination in &destinations {
@@ -142,11 +138,7 @@ impl AmqpBroker {
 #[async_trait]
 impl Broker for AmqpBroker {
     async fn declare(&self, agents: &[String]) -> Result<(), BrokerError> {
-        let destinations: Vec<Destination> = agents
-            .iter()
-            .map(|agent| Destination::Agent(agent.clone()))
-            .chain([Destination::Results])
-            .collect();
+        let destinations = crate::topology::destinations(agents);
         for destination in &destinations {
             validate_destination(destination)?;
         }

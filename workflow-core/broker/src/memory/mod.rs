@@ -144,11 +144,7 @@ impl MemoryBroker {
 #[async_trait]
 impl Broker for MemoryBroker {
     async fn declare(&self, agents: &[String]) -> Result<(), BrokerError> {
-        let destinations: Vec<Destination> = agents
-            .iter()
-            .map(|agent| Destination::Agent(agent.clone()))
-            .chain([Destination::Results])
-            .collect();
+        let destinations = crate::topology::destinations(agents);
         for destination in &destinations {
             validate_destination(destination)?;
         }

@@ -68,7 +68,12 @@ pub async fn delete_topology(prefix: &str) {
     let Ok(channel) = connection.create_channel().await else {
         return;
     };
-    let mut queues = vec![format!("{prefix}.results"), format!("{prefix}.results.dlq")];
+    let mut queues = vec![
+        format!("{prefix}.results"),
+        format!("{prefix}.results.dlq"),
+        format!("{prefix}.inbox"),
+        format!("{prefix}.inbox.dlq"),
+    ];
     for agent in AGENTS {
         queues.push(format!("{prefix}.agent.{agent}"));
         queues.push(format!("{prefix}.agent.{agent}.dlq"));

@@ -311,7 +311,11 @@ async fn catalogue(api: TestApi) {
             "GET",
             "/v1/leads?company_id=7",
             "",
-            (S::UNPROCESSABLE_ENTITY, "invalid_parameter", Some("query")),
+            (
+                S::UNPROCESSABLE_ENTITY,
+                "invalid_parameter",
+                Some("company_id"),
+            ),
         ),
         case(
             "a lead id that is not a uuid",

@@ -1,7 +1,8 @@
 //! Tenant-scoped reads: each runs in a transaction that names its tenant to
 //! PostgreSQL (`set_config('app.tenant_id', …, true)`, i.e. `SET LOCAL`), so the
 //! row-level security policy on `missions` (migration 000032) holds even if a query
-//! forgot its `tenant_id` filter. On SQLite the transaction only groups the reads.
+//! forgot its `tenant_id` filter. On SQLite the transaction takes the writer lock
+//! up front ([`begin`]).
 //!
 //! The domain tables (leads, sending domains, mailboxes, the dry-run log, …) are keyed
 //! by the tenant's UUID; their policies (migration 000034) map the same slug setting
@@ -10,14 +11,17 @@
 
 use rex_domain_store::DomainStoreError;
 use rex_store::{DatabaseTransaction, DbBackend, Store, StoreError, missions, steps};
-use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
+use sea_orm::{ConnectionTrait, Statement};
 use uuid::Uuid;
 
 use crate::error::ApiError;
 
-/// A read transaction in `tenant`'s name.
+/// A transaction in `tenant`'s name, for reads and writes. On SQLite it is `BEGIN
+/// IMMEDIATE` ([`Store::begin`]): a deferred transaction that read and then wrote could
+/// fail half-way with "database is locked" when another connection wrote in between
+/// (seen under load as a 503 on adding a domain); on PostgreSQL READ COMMITTED.
 pub(crate) async fn begin(store: &Store, tenant: &str) -> Result<DatabaseTransaction, StoreError> {
-    let txn = store.conn().begin().await?;
+    let txn = store.begin().await?;
     if store.backend() == DbBackend::Postgres {
         txn.execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,

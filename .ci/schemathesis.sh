@@ -26,6 +26,12 @@ export REX_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$DB?sslmode=disable"
 export REX_AMQP_URL="${REX_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
 export REX_QUEUE_PREFIX="st-$$"
 export REX_LOG="${REX_LOG:-warn}"
+# every feature configured, so its operations are reached rather than refused: tenant
+# secrets (a random key), and each provider's webhook key
+export REX_SECRETS_KEYS="ci:$(head -c 32 /dev/urandom | base64 -w0)"
+export TWILIO_AUTH_TOKEN="schemathesis-twilio-token"
+export CALENDLY_WEBHOOK_SIGNING_KEY="schemathesis-calendly-key"
+export SENDGRID_WEBHOOK_PUBLIC_KEY="$(openssl ecparam -name prime256v1 -genkey -noout | openssl ec -pubout -outform DER 2>/dev/null | base64 -w0)"
 psql -q -h 127.0.0.1 -U postgres -d postgres -c "CREATE DATABASE $DB" >/dev/null
 
 api_pid=""

@@ -19,7 +19,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use rex_broker::{Broker, BrokerError, Delivery, Destination};
 use rex_domain_store::{
     get_lead, lead_by_email, lead_by_external_id, lead_by_phone, message_by_provider_id,
@@ -27,7 +26,6 @@ use rex_domain_store::{
 };
 use rex_store::Store;
 use rex_workers::StepError;
-use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -40,15 +38,8 @@ use crate::store_error;
 /// Pause before a transiently failed event is handed back.
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
 
-/// The envelope `rex-api` publishes (`rex_api::InboxEvent`).
-#[derive(Debug, Clone, Deserialize)]
-pub struct InboxEvent {
-    pub tenant: String,
-    pub source: String,
-    pub event_id: String,
-    pub received_at: DateTime<Utc>,
-    pub event: Value,
-}
+/// The envelope `rex-api` publishes.
+pub use rex_domain::inbox::InboxEvent;
 
 /// What became of one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -388,7 +379,7 @@ mod tests {
             tenant: "acme".into(),
             source: source.into(),
             event_id: "ev-1".into(),
-            received_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+            received_at: chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
             event,
         }
     }

@@ -16,6 +16,7 @@ pub mod deliverability;
 pub mod demo;
 pub mod error;
 pub mod icp;
+pub mod inbox;
 pub mod outreach;
 pub mod personalizer;
 pub mod replies;

@@ -412,7 +412,7 @@ async fn hand_over(
             received_at: now,
             event,
         };
-        batch.push(inbox.to_message().map_err(|e| {
+        batch.push(webhooks::to_message(&inbox).map_err(|e| {
             tracing::error!(error = %e, "serializing an inbox event");
             ApiError::internal()
         })?);

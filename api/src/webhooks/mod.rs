@@ -12,7 +12,6 @@ use rex_broker::{Destination, Message};
 use rex_store::StoreError;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
-use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 
@@ -30,35 +29,15 @@ pub const MAX_EVENT_ID: usize = 200;
 const RECEIPTS_PER_STATEMENT: usize = 2_000;
 const RECEIPTS: &str = "webhook_receipts";
 
-/// One verified provider event on its way to the inbox consumer (`rex-agents`'
-/// `inbox`, which reads the same fields). `event` is the adapter's parsed event as it
-/// serializes (`EmailEvent`, `StatusCallback`, `InboundSms`, `BookingEvent`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct InboxEvent {
-    /// The tenant's slug, from the webhook's URL.
-    pub tenant: String,
-    /// `sendgrid`, `twilio`, `inbound_sms` or `calendly`.
-    pub source: String,
-    /// The provider's id of this event: the dedupe key.
-    pub event_id: String,
-    pub received_at: DateTime<Utc>,
-    pub event: serde_json::Value,
-}
+pub use rex_domain::inbox::InboxEvent;
 
-impl InboxEvent {
-    /// The broker message id: `<source>:<event_id>`.
-    pub fn message_id(&self) -> String {
-        format!("{}:{}", self.source, self.event_id)
-    }
-
-    /// The message for the inbox queue.
-    pub fn to_message(&self) -> Result<(Destination, Message), serde_json::Error> {
-        let body = serde_json::to_vec(self)?;
-        let message = Message::new(self.message_id(), body)
-            .with_header("tenant", self.tenant.clone())
-            .with_header("source", self.source.clone());
-        Ok((Destination::Inbox, message))
-    }
+/// The inbox queue's message carrying `event`, with its tenant and source as headers.
+pub fn to_message(event: &InboxEvent) -> Result<(Destination, Message), serde_json::Error> {
+    let body = serde_json::to_vec(event)?;
+    let message = Message::new(event.message_id(), body)
+        .with_header("tenant", event.tenant.clone())
+        .with_header("source", event.source.clone());
+    Ok((Destination::Inbox, message))
 }
 
 /// A tenant slug as `tenants.slug` allows it: 1 to 63 of `a-z`, `0-9`, `-`.
@@ -211,7 +190,7 @@ mod tests {
             received_at: Utc::now(),
             event: serde_json::Value::Null,
         };
-        let (destination, message) = event.to_message().unwrap();
+        let (destination, message) = to_message(&event).unwrap();
         assert_eq!(destination, Destination::Inbox);
         assert!(message.id.len() <= 255);
         assert_eq!(message.headers["tenant"], "acme");

@@ -206,36 +206,75 @@ pub async fn serve_http(
 }
 
 /// A token cancelled on SIGINT (Ctrl-C) or SIGTERM.
+///
+/// The handlers are installed before this returns, so a signal that arrives right
+/// after the call cancels the token instead of killing the process: call it first
+/// thing in a long-running command, before connecting to anything.
 pub fn shutdown_on_signal() -> CancellationToken {
     let token = CancellationToken::new();
     let cancel = token.clone();
+    let signals = Signals::install();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        signals.recv().await;
         tracing::info!("shutdown requested");
         cancel.cancel();
     });
     token
 }
 
+/// SIGINT and SIGTERM, registered with the runtime when created (tokio's `ctrl_c()`
+/// would only register on its first poll, inside a spawned task: too late for a
+/// signal sent while the process starts).
 #[cfg(unix)]
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+struct Signals {
+    interrupt: Option<tokio::signal::unix::Signal>,
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+#[cfg(unix)]
+impl Signals {
+    fn install() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        let interrupt = signal(SignalKind::interrupt())
+            .inspect_err(|e| tracing::warn!(error = %e, "cannot listen for SIGINT"))
+            .ok();
+        let terminate = signal(SignalKind::terminate())
+            .inspect_err(|e| tracing::warn!(error = %e, "cannot listen for SIGTERM"))
+            .ok();
+        Self {
+            interrupt,
+            terminate,
+        }
+    }
+
+    async fn recv(mut self) {
+        async fn next(signal: Option<&mut tokio::signal::unix::Signal>) {
+            match signal {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
             }
         }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
+        tokio::select! {
+            _ = next(self.interrupt.as_mut()) => {}
+            _ = next(self.terminate.as_mut()) => {}
         }
     }
 }
 
 #[cfg(not(unix))]
-async fn wait_for_signal() {
-    let _ = tokio::signal::ctrl_c().await;
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn install() -> Self {
+        Self
+    }
+
+    async fn recv(self) {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// A URL with its password replaced, for messages.

@@ -148,6 +148,18 @@ impl Setup {
 
     /// Waits until a worker holds the `long` step's task: the step is dispatched and
     /// its queue has no ready message left (the task is delivered, not yet acked).
+    /// Waits until `dest` has `n` consumers: the process consuming it is running.
+    async fn wait_consumers(&self, dest: &Destination, n: u32) {
+        for _ in 0..400 {
+            let stats = self.engine.broker().queue_stats(dest).await.unwrap();
+            if stats.consumers >= n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("{dest} never had {n} consumer(s)");
+    }
+
     async fn wait_running(&self, id: Uuid) {
         for _ in 0..400 {
             let dispatched = self
@@ -312,6 +324,8 @@ async fn orchestrator_stopped_with_sigterm_exits_zero_and_a_new_one_finishes_the
     let s = setup_with(false).await;
     let mut worker = s.worker();
     let mut first = s.orchestrator("");
+    // SIGTERM is meant for a running orchestrator, not one still starting up.
+    s.wait_consumers(&Destination::Results, 1).await;
     let mut ids = Vec::new();
     for _ in 0..10 {
         ids.push(s.start().await);

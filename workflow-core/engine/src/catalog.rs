@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use rex_core::Workflow;
 use rex_core::definition::{canonical_json, content_hash};
@@ -15,7 +16,10 @@ use crate::EngineError;
 /// Stores definitions and hands out their compiled [`Workflow`]s.
 ///
 /// A stored version is immutable, so a compiled workflow is cached for the life of the
-/// process, keyed by the definition row's id.
+/// process, keyed by the definition row's id. Which version is the latest of a name is
+/// remembered for [`LATEST_TTL`]: a version pushed through this catalog is the latest
+/// at once, one pushed by another process within that time (pin the version to start
+/// it sooner).
 #[derive(Clone)]
 pub struct Catalog {
     store: Store,
@@ -25,7 +29,14 @@ pub struct Catalog {
     items: Arc<RwLock<ItemWorkflows>>,
     /// Stored rows by (name, version): immutable once stored.
     pinned: Arc<RwLock<HashMap<(String, i32), Registered>>>,
+    /// The latest version of each name, and when it was read from the store.
+    latest: Arc<RwLock<HashMap<String, (Instant, Registered)>>>,
 }
+
+/// How long "the latest version of a name" is answered from memory. Starting a mission
+/// by name is the API's hot path; a version another process pushes is picked up by
+/// this one within this time.
+pub const LATEST_TTL: Duration = Duration::from_secs(2);
 
 /// One-step workflows of task fan-out items, by (parent definition id, step id).
 type ItemWorkflows = HashMap<(Uuid, String), Arc<Workflow>>;
@@ -48,6 +59,7 @@ impl Catalog {
             cache: Arc::default(),
             items: Arc::default(),
             pinned: Arc::default(),
+            latest: Arc::default(),
         }
     }
 
@@ -91,6 +103,11 @@ impl Catalog {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .insert(row.id, workflow.clone());
+        // the next "latest" lookup of this name reads the store again
+        self.latest
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&row.name);
         Ok(Registered {
             row,
             workflow,
@@ -125,16 +142,31 @@ impl Catalog {
 
     /// The definition `name` at `version` (the latest when `None`). A pinned version
     /// is immutable, so after its first lookup it is answered from memory; "latest"
-    /// is looked up every time, since another process may push a newer one.
+    /// is read from the store again after [`LATEST_TTL`], since another process may
+    /// push a newer one.
     pub async fn get(&self, name: &str, version: Option<i32>) -> Result<Registered, EngineError> {
-        if let Some(v) = version
-            && let Some(hit) = self
-                .pinned
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(&(name.to_owned(), v))
-        {
-            return Ok(hit.clone());
+        match version {
+            Some(v) => {
+                if let Some(hit) = self
+                    .pinned
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&(name.to_owned(), v))
+                {
+                    return Ok(hit.clone());
+                }
+            }
+            None => {
+                if let Some((read_at, hit)) = self
+                    .latest
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(name)
+                    && read_at.elapsed() < LATEST_TTL
+                {
+                    return Ok(hit.clone());
+                }
+            }
         }
         let row = self
             .store
@@ -157,6 +189,12 @@ impl Catalog {
                 (name.to_owned(), registered.row.version),
                 registered.clone(),
             );
+        if version.is_none() {
+            self.latest
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(name.to_owned(), (Instant::now(), registered.clone()));
+        }
         Ok(registered)
     }
 

@@ -22,6 +22,7 @@ use uuid::Uuid;
 use crate::convert::{mission_state, signal_row, step_row, update_mission_row};
 use crate::fan_out::{Spawn, child_finished_outbox, event_outbox, tally};
 use crate::publish::{Outgoing, task_outbox};
+use crate::sweep::Sweeper;
 use crate::{Catalog, EngineError};
 
 /// A step or mission transition, broadcast after it is committed (progress bars, live
@@ -43,6 +44,8 @@ pub struct Engine {
     pub(crate) catalog: Catalog,
     pub(crate) clock: Arc<dyn Clock>,
     updates: broadcast::Sender<MissionUpdate>,
+    /// Deletes the outbox rows mission starts published, off their path.
+    sweeper: Arc<Sweeper>,
 }
 
 /// What a commit did.
@@ -83,6 +86,7 @@ impl Engine {
     ) -> Self {
         let (updates, _) = broadcast::channel(4096);
         Self {
+            sweeper: Arc::new(Sweeper::new(store.clone())),
             store,
             broker,
             catalog,
@@ -128,11 +132,8 @@ impl Engine {
             let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
             EngineError::Invalid(format!("mission input: {}", lines.join("; ")))
         })?;
-        if let Some(key) = &req.idempotency_key
-            && let Some(existing) = self.store.find_mission_by_idempotency_key(key).await?
-        {
-            return same_submission(existing, &registered.row.id, &input, key);
-        }
+        // A repeated idempotency key is found by the insert below (its unique index),
+        // not looked up first: a new mission, the common case, saves a round trip.
         let keys = correlation_keys(&workflow, &input)?;
 
         let now = self.clock.now();
@@ -183,7 +184,9 @@ impl Engine {
 
         let txn = self.store.begin().await?;
         if let Err(err) = rex_store::insert_mission(&txn, row).await {
-            // Lost a race on the idempotency key: answer with the winner.
+            // The idempotency key was used already (or just now, by a concurrent
+            // start): answer with that mission, read once this transaction is gone.
+            let _ = txn.rollback().await;
             if let Some(key) = &req.idempotency_key
                 && let Some(existing) = self.store.find_mission_by_idempotency_key(key).await?
             {
@@ -208,7 +211,7 @@ impl Engine {
         }));
         metrics().mission_started(&workflow.name);
         if let Some(ids) = self.publish_outgoing(outgoing).await {
-            self.delete_published(&ids).await;
+            self.sweeper.delete_later(ids);
         }
         drop(mission_span);
         Ok(Started { id, created: true })

@@ -24,10 +24,11 @@ mod gauges;
 pub mod orchestrator;
 mod publish;
 pub mod relay;
+mod sweep;
 pub mod timers;
 
 pub use agents::{AgentOverview, RecentOutcomes};
-pub use catalog::Catalog;
+pub use catalog::{Catalog, LATEST_TTL};
 pub use commit::{Committed, Engine, MissionUpdate, StartMission, Started};
 pub use control::Outcome;
 pub use error::EngineError;

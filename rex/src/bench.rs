@@ -2,7 +2,8 @@
 //! no-op agents on the configured backends, a fixed number of missions in flight
 //! (closed loop), and prints throughput, latencies and memory. `rex bench timers` fires
 //! N pending durable timers instead (see [`timers`]); `rex bench api` loads the HTTP API
-//! at a fixed request rate (see [`api`]).
+//! at a fixed request rate (see [`api`]); `rex bench webhooks` measures how many
+//! provider events per second the API takes in (see [`webhooks`]).
 //!
 //! Every step is persistent, confirmed and committed exactly as in production: the
 //! orchestrators and workers are the real components, each with its own database pool
@@ -27,6 +28,7 @@ use crate::setup;
 
 mod api;
 mod timers;
+mod webhooks;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Scenario {
@@ -36,6 +38,9 @@ pub enum Scenario {
     Timers,
     /// The HTTP API at `--rate` requests/s: mission starts, then mission reads.
     Api,
+    /// Signed SendGrid event batches posted to the API's webhook by `--connections`
+    /// senders for `--duration` seconds.
+    Webhooks,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -97,15 +102,27 @@ pub struct BenchArgs {
     /// API scenario: requests per second, sent on schedule (open loop).
     #[arg(long, default_value_t = 500)]
     pub rate: u32,
-    /// API scenario: seconds of each phase.
+    /// API and webhooks scenarios: seconds of each phase.
     #[arg(long, default_value_t = 60.0)]
     pub duration: f64,
+    /// API scenario: serve the API alone, as a deployment whose orchestrators and
+    /// workers run in other processes (the started missions wait in their queue),
+    /// instead of running an orchestrator and a worker in this process.
+    #[arg(long)]
+    pub api_only: bool,
+    /// Webhooks scenario: events per SendGrid request.
+    #[arg(long, default_value_t = 50)]
+    pub batch: usize,
+    /// Webhooks scenario: senders posting at once (closed loop).
+    #[arg(long, default_value_t = 16)]
+    pub connections: usize,
 }
 
 pub async fn run(g: &Global, args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.scenario {
         Scenario::Timers => return timers::run(g, &args).await,
         Scenario::Api => return api::run(g, &args).await,
+        Scenario::Webhooks => return webhooks::run(g, &args).await,
         Scenario::Missions => {}
     }
     let tmp = tempfile::tempdir()?;
@@ -126,19 +143,7 @@ pub async fn run(g: &Global, args: BenchArgs) -> anyhow::Result<ExitCode> {
         ..g.clone()
     };
     let store = setup::store(&g, Some(&url)).await?;
-    let backend = format!(
-        "{} + {}",
-        if url.starts_with("postgres") {
-            "postgresql"
-        } else {
-            "sqlite"
-        },
-        if g.amqp_url.is_some() {
-            "rabbitmq"
-        } else {
-            "in-process broker"
-        }
-    );
+    let backend = backend_label(&url, &g);
     let memory = setup::embedded_broker(&g).await?;
     let broker = || async {
         if g.amqp_url.is_some() {
@@ -480,6 +485,21 @@ impl Completions {
             }
         }
     }
+}
+
+/// "postgresql + rabbitmq" and the like, for the figures' heading.
+fn backend_label(database_url: &str, g: &Global) -> String {
+    let database = if database_url.starts_with("postgres") {
+        "postgresql"
+    } else {
+        "sqlite"
+    };
+    let broker = if g.amqp_url.is_some() {
+        "rabbitmq"
+    } else {
+        "in-process broker"
+    };
+    format!("{database} + {broker}")
 }
 
 fn pct(values: &mut [f64], p: f64) -> f64 {

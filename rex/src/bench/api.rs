@@ -7,6 +7,10 @@
 //!    `Idempotency-Key`);
 //! 2. `GET /v1/missions/{id}` at `--rate` per second over the missions just started.
 //!
+//! With `--api-only` no orchestrator or worker runs: the API is measured alone, as a
+//! deployment whose engine processes run elsewhere (the started missions' first tasks
+//! wait in their queue, deleted with the run's queues at the end).
+//!
 //! Requests are sent at their scheduled instants whatever the answers do (open loop), so
 //! a slow answer cannot hide the queueing it causes: latency is measured from the
 //! scheduled instant to the full response. Prints p50/p95/p99/max per phase, the rate
@@ -30,7 +34,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::{BenchArgs, pct};
+use super::{BenchArgs, backend_label, pct};
 use crate::cli::Global;
 use crate::setup;
 
@@ -83,17 +87,15 @@ pub(super) async fn run(g: &Global, args: &BenchArgs) -> anyhow::Result<ExitCode
     engine.catalog().push(DEFINITION.as_bytes(), None).await?;
 
     let shutdown = CancellationToken::new();
-    let orchestrator = Orchestrator::new(engine.clone(), OrchestratorConfig::default());
     let mut background = JoinSet::new();
-    {
+    if !args.api_only {
+        let orchestrator = Orchestrator::new(engine.clone(), OrchestratorConfig::default());
         let s = shutdown.clone();
         background.spawn(async move {
             if let Err(e) = orchestrator.run(s).await {
                 eprintln!("orchestrator failed: {e}");
             }
         });
-    }
-    {
         let worker = Worker::new(
             store.clone(),
             broker.clone(),
@@ -139,22 +141,16 @@ pub(super) async fn run(g: &Global, args: &BenchArgs) -> anyhow::Result<ExitCode
         .pool_max_idle_per_host(MAX_IN_FLIGHT)
         .timeout(Duration::from_secs(10))
         .build()?;
-    let backend = format!(
-        "{} + {}",
-        if url.starts_with("postgres") {
-            "postgresql"
-        } else {
-            "sqlite"
-        },
-        if g.amqp_url.is_some() {
-            "rabbitmq"
-        } else {
-            "in-process broker"
-        }
-    );
+    let backend = backend_label(&url, &g);
     println!(
-        "rex bench api on {backend}: {} requests/s for {} s per phase, served on {base}",
-        args.rate, args.duration
+        "rex bench api on {backend}: {} requests/s for {} s per phase, served on {base}; {}",
+        args.rate,
+        args.duration,
+        if args.api_only {
+            "the API alone (no orchestrator or worker in this process: the missions wait in their queue)"
+        } else {
+            "an orchestrator and a worker run the missions in this process"
+        }
     );
 
     // warm-up: connections in the pool, the definition cache, prepared statements

@@ -74,6 +74,7 @@ pub use webhooks::InboxEvent;
 pub use webhooks::secrets::{
     EnvWebhookSecrets, NoWebhookSecrets, SecretsUnavailable, WebhookProvider, WebhookSecrets,
 };
+pub use webhooks::tenant_keys::TenantWebhookSecrets;
 
 /// The whole API as an axum router (tests drive it with `tower::ServiceExt::oneshot`).
 pub fn router(state: ApiState) -> Router {

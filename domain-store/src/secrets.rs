@@ -25,12 +25,15 @@ use crate::entity::tenant_secrets::{self, Column, Entity};
 use crate::keyring::{Keyring, Sealed};
 use crate::sql::insert_stmt;
 
-/// The secrets a tenant may store: one per provider credential the adapters read.
-pub const SECRET_NAMES: [&str; 8] = [
+/// The secrets a tenant may store: one per provider credential the adapters read, and
+/// the keys its providers sign their webhooks with (`twilio.auth_token` signs Twilio's).
+pub const SECRET_NAMES: [&str; 10] = [
     "sendgrid.api_key",
+    "sendgrid.webhook_public_key",
     "twilio.account_sid",
     "twilio.auth_token",
     "calendly.token",
+    "calendly.webhook_signing_key",
     "enrichment.apollo_api_key",
     "enrichment.hunter_api_key",
     "llm.api_key",

@@ -25,7 +25,8 @@ use crate::setup;
 pub enum SecretsCommand {
     /// Store a tenant's secret, read from standard input (trailing newline removed).
     Set {
-        /// sendgrid.api_key, twilio.account_sid, twilio.auth_token, calendly.token,
+        /// sendgrid.api_key, sendgrid.webhook_public_key, twilio.account_sid,
+        /// twilio.auth_token, calendly.token, calendly.webhook_signing_key,
         /// enrichment.apollo_api_key, enrichment.hunter_api_key, llm.api_key,
         /// llm.base_url.
         name: String,

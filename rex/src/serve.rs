@@ -17,10 +17,10 @@ pub async fn migrate(g: &Global) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn orchestrator(g: &Global, args: OrchestratorArgs) -> anyhow::Result<ExitCode> {
+    let shutdown = setup::shutdown_on_signal();
     let store = setup::store(g, None).await?;
     let broker = setup::amqp(g).await?;
     broker.declare(&setup::known_agents()).await?;
-    let shutdown = setup::shutdown_on_signal();
     setup::serve_http(
         g,
         "0.0.0.0:9464",
@@ -43,12 +43,12 @@ pub async fn orchestrator(g: &Global, args: OrchestratorArgs) -> anyhow::Result<
 }
 
 pub async fn worker(g: &Global, args: WorkerArgs) -> anyhow::Result<ExitCode> {
+    let shutdown = setup::shutdown_on_signal();
     let store = setup::store(g, None).await?;
     let broker = setup::amqp(g).await?;
     let engine = setup::engine(store.clone(), broker.clone());
     let agents =
         setup::registry(Some(store.clone()), Some(engine.clone()))?.select(&args.agents)?;
-    let shutdown = setup::shutdown_on_signal();
     // The worker serving `outreach` also processes the provider webhooks the API took.
     if args.agents.iter().any(|a| a == "outreach") {
         broker.declare(&[]).await?;
@@ -130,10 +130,12 @@ pub async fn api(g: &Global, args: ApiArgs) -> anyhow::Result<ExitCode> {
         .addr
         .parse()
         .map_err(|e| anyhow::anyhow!("--addr {:?}: {e}", args.addr))?;
-    // Webhook keys from SENDGRID_WEBHOOK_PUBLIC_KEY, TWILIO_AUTH_TOKEN and
-    // CALENDLY_WEBHOOK_SIGNING_KEY; a provider without one is refused.
+    // Webhook keys: a tenant's own (its secrets, when they are enabled), else
+    // SENDGRID_WEBHOOK_PUBLIC_KEY, TWILIO_AUTH_TOKEN and CALENDLY_WEBHOOK_SIGNING_KEY; a
+    // provider without one is refused.
+    let env_keys = rex_api::EnvWebhookSecrets::from_env().into_arc();
     let mut state = rex_api::ApiState::new(store, engine, broker, config)
-        .with_webhook_secrets(rex_api::EnvWebhookSecrets::from_env().into_arc());
+        .with_webhook_secrets(env_keys.clone());
     // tenant secrets: a malformed REX_SECRETS_KEYS stops the start; none disables them
     match rex_domain_store::keyring::Keyring::from_env() {
         Ok(keyring) => {
@@ -142,6 +144,11 @@ pub async fn api(g: &Global, args: ApiArgs) -> anyhow::Result<ExitCode> {
                 "tenant secrets enabled"
             );
             state = state.with_keyring(keyring);
+            // a tenant's own webhook keys first, the environment's otherwise
+            if let Some(ring) = state.keyring.clone() {
+                let keys = rex_api::TenantWebhookSecrets::new(state.store.clone(), ring, env_keys);
+                state = state.with_webhook_secrets(keys.into_arc());
+            }
         }
         Err(rex_domain_store::keyring::KeyringError::Disabled) => {
             tracing::warn!("REX_SECRETS_KEYS is not set: /v1/secrets answers 503");

@@ -93,6 +93,8 @@ pub(crate) async fn put(
     .await
     .map_err(domain_error)?;
     txn.commit().await.map_err(db_error)?;
+    // a webhook key may have changed
+    state.webhook_secrets.forget(&principal.tenant);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -156,5 +158,7 @@ pub(crate) async fn delete(
     .await
     .map_err(domain_error)?;
     txn.commit().await.map_err(db_error)?;
+    // a webhook key may have changed
+    state.webhook_secrets.forget(&principal.tenant);
     Ok(StatusCode::NO_CONTENT)
 }

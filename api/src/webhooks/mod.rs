@@ -4,6 +4,7 @@
 //! refusal to an API error. The handlers are in `routes::webhooks`.
 
 pub mod secrets;
+pub mod tenant_keys;
 
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};

@@ -2,8 +2,9 @@
 //! tenant and provider, held by [`crate::ApiState`].
 //!
 //! [`EnvWebhookSecrets`] reads the providers' usual variables once (one key for every
-//! tenant of the deployment); an encrypted per-tenant store can take its place behind
-//! the same trait. A provider with no key is refused, never accepted unsigned.
+//! tenant of the deployment); [`super::tenant_keys::TenantWebhookSecrets`] reads each
+//! tenant's own keys from its encrypted secrets, with the environment's as fallback. A
+//! provider with no key is refused, never accepted unsigned.
 
 use std::fmt;
 use std::sync::Arc;
@@ -61,6 +62,9 @@ pub trait WebhookSecrets: Send + Sync + 'static {
         tenant: &str,
         provider: WebhookProvider,
     ) -> Result<Option<Secret>, SecretsUnavailable>;
+
+    /// Forget what is remembered of `tenant`'s keys (it just changed a secret).
+    fn forget(&self, _tenant: &str) {}
 }
 
 /// No keys at all: every webhook is refused (what [`crate::ApiState::new`] starts with).

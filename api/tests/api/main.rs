@@ -24,4 +24,5 @@ mod production;
 mod rls;
 mod secrets;
 mod unsubscribe;
+mod webhook_keys;
 mod webhooks;

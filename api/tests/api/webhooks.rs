@@ -27,7 +27,7 @@ const PUBLIC_URL: &str = "https://rex.example.com";
 const TWILIO_TOKEN: &str = "12345";
 const CALENDLY_KEY: &str = "whsec-calendly-test-key";
 
-fn signing_key(seed: u8) -> SigningKey {
+pub(crate) fn signing_key(seed: u8) -> SigningKey {
     let mut bytes = [0u8; 32];
     bytes[31] = seed;
     bytes[0] = 0x11;
@@ -36,14 +36,18 @@ fn signing_key(seed: u8) -> SigningKey {
 
 /// The base64 DER SubjectPublicKeyInfo SendGrid shows: the fixed P-256 header, then
 /// the uncompressed point.
-fn public_key(key: &SigningKey) -> String {
+pub(crate) fn public_key(key: &SigningKey) -> String {
     let mut der = hex::decode("3059301306072a8648ce3d020106082a8648ce3d030107034200").expect("hex");
     der.extend_from_slice(key.verifying_key().to_encoded_point(false).as_bytes());
     BASE64.encode(der)
 }
 
 /// SendGrid's headers for `body`, signed by `key` at `timestamp`.
-fn sendgrid_headers(key: &SigningKey, timestamp: i64, body: &[u8]) -> Vec<(String, String)> {
+pub(crate) fn sendgrid_headers(
+    key: &SigningKey,
+    timestamp: i64,
+    body: &[u8],
+) -> Vec<(String, String)> {
     let mut signed = timestamp.to_string().into_bytes();
     signed.extend_from_slice(body);
     let signature: Signature = key.sign(&signed);
@@ -59,7 +63,7 @@ fn sendgrid_headers(key: &SigningKey, timestamp: i64, body: &[u8]) -> Vec<(Strin
     ]
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
@@ -76,14 +80,14 @@ async fn webhook_api(mut api: TestApi) -> TestApi {
     api
 }
 
-fn config() -> ApiConfig {
+pub(crate) fn config() -> ApiConfig {
     ApiConfig {
         public_url: Some(PUBLIC_URL.into()),
         ..ApiConfig::default()
     }
 }
 
-async fn post(
+pub(crate) async fn post(
     api: &TestApi,
     path: &str,
     content_type: &str,
@@ -144,7 +148,7 @@ async fn drain_inbox(api: &TestApi, expected: usize) -> Vec<InboxEvent> {
     out
 }
 
-fn sendgrid_batch() -> Vec<u8> {
+pub(crate) fn sendgrid_batch() -> Vec<u8> {
     serde_json::to_vec(&json!([
         {"email": "lee@acme.example", "timestamp": 1_800_000_000, "event": "bounce",
          "type": "bounce", "reason": "550 5.1.1 user unknown", "sg_event_id": "ev-1",

@@ -33,7 +33,7 @@ use graph::Graph;
 use read::Format;
 use source::SourceMap;
 
-pub use steps::{MAX_ATTEMPTS, RESERVED_AGENT};
+pub use steps::{MAX_ATTEMPTS, RESERVED_AGENT, RESERVED_AGENTS};
 
 /// What a name must look like, in words, for messages.
 pub(crate) const NAME_RULE: &str =

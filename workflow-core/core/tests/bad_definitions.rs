@@ -171,6 +171,9 @@ bad! {
     the_results_queue_is_not_an_agent("reserved_agent.yaml", ReservedAgent)
         "agent \"results\" is reserved",
         step: Some("a"), field: Some("steps[0].agent"), line: Some(5);
+    the_inbox_queue_is_not_an_agent("reserved_inbox_agent.yaml", ReservedAgent)
+        "agent \"inbox\" is reserved",
+        step: Some("a"), field: Some("steps[0].agent"), line: Some(5);
     a_blank_action_is_rejected("empty_action.yaml", EmptyAction)
         "action must not be empty",
         step: Some("a"), field: Some("steps[0].action"), line: Some(6);

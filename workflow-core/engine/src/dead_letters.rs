@@ -38,14 +38,14 @@ const PREFETCH: u16 = 32;
 /// Longest wait before consuming a dead-letter queue again after the broker failed.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
-/// Drains the dead-letter queues of `agents` and of the results into the table until
-/// `shutdown`. A broker that keeps no dead letters (a test double) ends the loop
+/// Drains the dead-letter queues of `agents`, of the results and of the inbox (provider
+/// events) into the table until `shutdown`. A broker that keeps no dead letters (a test double) ends the loop
 /// quietly; a broker outage is waited out.
 pub async fn run(engine: Engine, agents: Vec<String>, shutdown: CancellationToken) {
     let sources = agents
         .into_iter()
         .map(Destination::Agent)
-        .chain([Destination::Results]);
+        .chain([Destination::Results, Destination::Inbox]);
     let drains = sources.map(|source| drain(engine.clone(), source, shutdown.clone()));
     futures::future::join_all(drains).await;
 }
@@ -232,7 +232,7 @@ fn destination_name(source: &Destination) -> String {
     match source {
         Destination::Agent(agent) => agent.clone(),
         Destination::Results => outbox::RESULTS.to_owned(),
-        Destination::Inbox => "inbox".to_owned(),
+        Destination::Inbox => outbox::INBOX.to_owned(),
     }
 }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use rex_broker::{Destination, Message};
 use rex_core::protocol::{HEADER_ATTEMPT, HEADER_KIND, HEADER_MISSION, HEADER_STEP, TaskMessage};
 use rex_store::NewOutbox;
-use rex_store::entity::outbox::{self, RESULTS};
+use rex_store::entity::outbox::{self, INBOX, RESULTS};
 use uuid::Uuid;
 
 /// A committed outbox row ready to publish.
@@ -34,10 +34,10 @@ pub(crate) fn task_outbox(mission_id: Uuid, task: TaskMessage) -> NewOutbox {
 }
 
 fn destination(name: &str) -> Destination {
-    if name == RESULTS {
-        Destination::Results
-    } else {
-        Destination::Agent(name.to_owned())
+    match name {
+        RESULTS => Destination::Results,
+        INBOX => Destination::Inbox,
+        agent => Destination::Agent(agent.to_owned()),
     }
 }
 

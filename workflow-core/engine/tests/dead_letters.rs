@@ -22,6 +22,7 @@ both_backends!(
     a_dead_letter_delivered_twice_is_recorded_once_with_the_consumers_error,
     recording_is_idempotent_and_a_replay_that_dies_again_reopens_its_row,
     replaying_an_unknown_dead_letter_is_an_error_naming_it,
+    a_provider_event_the_inbox_gave_up_on_is_recorded_and_replayed_to_the_inbox,
 );
 
 const ONE_STEP: &str = r#"
@@ -304,5 +305,57 @@ async fn replaying_an_unknown_dead_letter_is_an_error_naming_it(backend: Backend
     assert!(!err.is_retryable());
     assert_eq!(err.to_string(), format!("dead letter \"{id}\" not found"));
     assert_eq!(h.db.count_outbox().await.unwrap(), 0, "nothing queued");
+    h.finish().await;
+}
+
+/// A provider event (a webhook the API took) that its consumer rejected lands in the
+/// inbox's dead-letter queue; the orchestrator records it like a task and a replay
+/// hands the same message back to the inbox.
+async fn a_provider_event_the_inbox_gave_up_on_is_recorded_and_replayed_to_the_inbox(
+    backend: Backend,
+) {
+    let h = Harness::new(backend).await;
+    let orchestrator = spawn_orchestrator(&h).await;
+    let broker = h.broker().await;
+    let event = Message::new(
+        "sendgrid:ev-9".to_owned(),
+        br#"{"tenant":"acme","source":"sendgrid","event_id":"ev-9"}"#.to_vec(),
+    );
+    broker
+        .publish(vec![(Destination::Inbox, event)])
+        .await
+        .unwrap();
+    let mut inbox = broker.consume(Destination::Inbox, 1).await.unwrap();
+    let delivery = tokio::time::timeout(Duration::from_secs(5), inbox.next())
+        .await
+        .expect("a delivery within 5 s")
+        .expect("consumer open");
+    delivery
+        .dead_letter("no lead matches the event")
+        .await
+        .unwrap();
+
+    let rows = dead_letters_of(&h, None, 1).await;
+    let dead = &rows[0];
+    assert_eq!(dead.destination, "inbox");
+    assert_eq!(dead.message_id, "sendgrid:ev-9");
+    assert_eq!(dead.mission_id, None);
+    assert_eq!(dead.error.as_deref(), Some("no lead matches the event"));
+    assert_eq!(dead.payload["event_id"], json!("ev-9"));
+
+    let replayed = replay(&h.engine, dead.id).await.expect("replay");
+    assert!(replayed.published);
+    let again = tokio::time::timeout(Duration::from_secs(5), inbox.next())
+        .await
+        .expect("the replayed event within 5 s")
+        .expect("consumer open");
+    assert_eq!(again.message.id, "sendgrid:ev-9");
+    assert_eq!(
+        again.message.headers.get(REPLAY_HEADER).map(String::as_str),
+        Some("1")
+    );
+    again.ack().await.unwrap();
+    inbox.close().await;
+    orchestrator.cancel();
     h.finish().await;
 }

@@ -21,6 +21,9 @@ use crate::workflow::{
 
 /// The agent name the engine keeps for its own queue of step results.
 pub const RESERVED_AGENT: &str = "results";
+/// Names no agent may take: the engine's own queues (step results, provider events),
+/// which share the agents' namespace of outbox destinations and dead letters.
+pub const RESERVED_AGENTS: [&str; 2] = [RESERVED_AGENT, "inbox"];
 
 /// Most attempts a retry policy may ask for.
 pub const MAX_ATTEMPTS: u32 = 100;
@@ -450,8 +453,8 @@ fn check_agent(cx: &mut Ctx<'_>, i: usize, agent: &str) {
             ProblemCode::EmptyAgent,
             "agent must not be empty".to_owned(),
         );
-    } else if agent == RESERVED_AGENT {
-        let message = format!("agent {agent:?} is reserved for the engine's result queue");
+    } else if RESERVED_AGENTS.contains(&agent) {
+        let message = format!("agent {agent:?} is reserved for one of the engine's own queues");
         report(cx, ProblemCode::ReservedAgent, message);
     } else if !is_valid_name(agent) {
         report(

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 
 /// `destination` of the messages bound for the orchestrator's result queue.
 pub const RESULTS: &str = "results";
+/// `destination` of provider events bound for the inbox queue (a replayed dead letter).
+pub const INBOX: &str = "inbox";
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize, Deserialize)]
 #[sea_orm(table_name = "outbox")]
@@ -15,7 +17,7 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     pub mission_id: Uuid,
-    /// An agent name (its queue) or [`RESULTS`].
+    /// An agent name (its queue), [`RESULTS`] or [`INBOX`].
     pub destination: String,
     /// The AMQP message id: the task's idempotency key.
     pub message_id: String,

@@ -107,18 +107,22 @@ pub(super) async fn run(g: &Global, args: &BenchArgs) -> anyhow::Result<ExitCode
         .timeout(Duration::from_secs(10))
         .build()?;
 
+    // Event ids unique to this run: the receipts of an earlier run in the same database
+    // would count its events as duplicates.
+    let run = Uuid::new_v4().simple().to_string();
     // warm-up: connections, prepared statements, the verifier's key parsing
+    let warm_up = format!("{run}-warm");
     let warm = send_for(
         &client,
         &endpoint,
         &key,
         args,
         1.0_f64.min(args.duration),
-        "warm",
+        &warm_up,
     )
     .await;
     let began = Instant::now();
-    let sent = send_for(&client, &endpoint, &key, args, args.duration, "run").await;
+    let sent = send_for(&client, &endpoint, &key, args, args.duration, &run).await;
     let elapsed = began.elapsed().as_secs_f64();
 
     let inbox = broker.queue_stats(&Destination::Inbox).await?.ready;
@@ -129,6 +133,12 @@ pub(super) async fn run(g: &Global, args: &BenchArgs) -> anyhow::Result<ExitCode
     if g.amqp_url.is_some() {
         setup::delete_amqp_topology(&g, &[]).await?;
     }
+    let posted = sent.latencies_ms.len() as u64 * args.batch as u64;
+    anyhow::ensure!(
+        sent.accepted == posted,
+        "{posted} events were answered but {} accepted: the others counted as duplicates or rejected",
+        sent.accepted
+    );
     let expected = sent.accepted + warm.accepted;
     anyhow::ensure!(
         inbox == expected,

@@ -27,6 +27,7 @@ pub mod env;
 mod error;
 pub mod http;
 pub mod llm;
+pub mod operation;
 mod provider;
 pub mod scheduling;
 mod secret;

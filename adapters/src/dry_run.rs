@@ -3,12 +3,24 @@
 //! sent, appends it to a shared [`DryRunLog`] (which the CLI and the API can
 //! show), and returns receipts marked [`Delivery::DryRun`]. It never claims a
 //! delivery that did not happen.
+//!
+//! Every stand-in also hands one [`Usage`] per call to the same [`UsageSink`] the
+//! live client would use ([`usage`]), under the live client's operation name, so the
+//! provider panels show what a dry run did. Such a record is marked `dry_run`, made
+//! no HTTP attempt and costs nothing: nothing was billed, and summing the records of
+//! a run stays the run's real spend. (What the live call would have cost is not
+//! always knowable: enrichment credits are charged only when something is found, and
+//! tokens are counted by the model.)
+//!
+//! [`UsageSink`]: crate::usage::UsageSink
 
 use crate::provider::Provider;
+use crate::usage::{Cost, Usage};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// How a side effect was carried out. Every receipt carries one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -32,6 +44,23 @@ impl Delivery {
 pub enum Mode {
     Live,
     DryRun,
+}
+
+/// The usage record of one call that a stand-in answered in place of `provider`
+/// after `latency`: marked `dry_run`, no HTTP attempt, no status, no error (a dry run
+/// is the stand-in working as intended, even when it answers
+/// [`crate::ProviderError::DryRun`]) and zero cost.
+pub fn usage(provider: Provider, operation: &'static str, latency: Duration) -> Usage {
+    Usage {
+        provider,
+        operation,
+        attempts: 0,
+        status: None,
+        error: None,
+        latency,
+        cost: Cost::default(),
+        dry_run: true,
+    }
 }
 
 /// One thing that would have been sent.
@@ -142,6 +171,15 @@ impl DryRunLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dry_run_usage_is_marked_free_and_without_attempts() {
+        let record = usage(Provider::SendGrid, "send_email", Duration::from_micros(5));
+        assert!(record.dry_run);
+        assert_eq!(record.attempts, 0);
+        assert_eq!(record.cost, Cost::default());
+        assert_eq!((record.status, record.error), (None, None));
+    }
 
     #[test]
     fn the_log_keeps_the_newest_entries_up_to_its_capacity() {

@@ -3,13 +3,16 @@
 //! email must pass (a one-click unsubscribe, a bounded `send_at`), and the
 //! dry-run sender.
 
-use crate::dry_run::{Delivery, DryRunLog, Mode};
+use crate::dry_run::{self, Delivery, DryRunLog, Mode};
 use crate::error::ProviderError;
+use crate::operation;
 use crate::provider::Provider;
+use crate::usage::SharedUsageSink;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 /// The furthest ahead SendGrid accepts a scheduled send.
 pub const MAX_SEND_AT_AHEAD: chrono::Duration = chrono::Duration::hours(72);
@@ -321,16 +324,31 @@ impl EmailBatch {
 }
 
 /// Stands in for a provider without credentials: validates like the real
-/// sender, records the rendered message, returns [`Delivery::DryRun`].
-#[derive(Clone, Debug)]
+/// sender, records the rendered message, returns [`Delivery::DryRun`], and
+/// reports each call to `usage` as the live sender would (one `send_email`
+/// per message, one `send_email_batch` per request a batch would have made).
+#[derive(Clone)]
 pub struct DryRunEmailSender {
     provider: Provider,
     log: DryRunLog,
+    usage: SharedUsageSink,
+}
+
+impl std::fmt::Debug for DryRunEmailSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DryRunEmailSender")
+            .field("provider", &self.provider)
+            .finish_non_exhaustive()
+    }
 }
 
 impl DryRunEmailSender {
-    pub fn new(provider: Provider, log: DryRunLog) -> Self {
-        Self { provider, log }
+    pub fn new(provider: Provider, log: DryRunLog, usage: SharedUsageSink) -> Self {
+        Self {
+            provider,
+            log,
+            usage,
+        }
     }
 
     fn record(&self, email: &OutboundEmail) -> EmailReceipt {
@@ -363,18 +381,34 @@ impl EmailSender for DryRunEmailSender {
     }
 
     async fn send(&self, email: &OutboundEmail) -> Result<EmailReceipt, ProviderError> {
+        let started = Instant::now();
         email.validate(Utc::now())?;
-        Ok(self.record(email))
+        let receipt = self.record(email);
+        self.usage.record(dry_run::usage(
+            self.provider,
+            operation::SEND_EMAIL,
+            started.elapsed(),
+        ));
+        Ok(receipt)
     }
 
     async fn send_batch(&self, batch: &EmailBatch) -> Result<BatchOutcome, ProviderError> {
+        let started = Instant::now();
         batch.validate(Utc::now())?;
+        let mut receipts = Vec::with_capacity(batch.recipients.len());
+        for chunk in batch
+            .recipients
+            .chunks(crate::sendgrid::MAX_PERSONALIZATIONS)
+        {
+            receipts.extend(chunk.iter().map(|r| self.record(&batch.for_recipient(r))));
+            self.usage.record(dry_run::usage(
+                self.provider,
+                operation::SEND_EMAIL_BATCH,
+                started.elapsed(),
+            ));
+        }
         Ok(BatchOutcome {
-            receipts: batch
-                .recipients
-                .iter()
-                .map(|r| self.record(&batch.for_recipient(r)))
-                .collect(),
+            receipts,
             failed: None,
         })
     }
@@ -383,6 +417,7 @@ impl EmailSender for DryRunEmailSender {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use std::sync::Arc;
 
     pub(crate) fn sample_email() -> OutboundEmail {
         OutboundEmail {
@@ -439,8 +474,14 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn dry_run_records_the_rendered_message_and_says_so() {
         let log = DryRunLog::new();
-        let sender = DryRunEmailSender::new(Provider::SendGrid, log.clone());
+        let usage = crate::UsageLog::new();
+        let sender =
+            DryRunEmailSender::new(Provider::SendGrid, log.clone(), Arc::new(usage.clone()));
         let receipt = sender.send(&sample_email()).await.unwrap();
+        let records = usage.records();
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].operation, "send_email");
+        assert!(records[0].dry_run);
         assert!(receipt.is_dry_run());
         assert_eq!(receipt.provider_message_id, None);
         let entries = log.entries();
@@ -452,6 +493,44 @@ pub(crate) mod tests {
                 .headers
                 .iter()
                 .any(|(n, v)| n == "List-Unsubscribe-Post" && v == "List-Unsubscribe=One-Click")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_batch_reports_one_usage_per_request_the_live_sender_would_make() {
+        let usage = crate::UsageLog::new();
+        let sender = DryRunEmailSender::new(
+            Provider::SendGrid,
+            DryRunLog::new(),
+            Arc::new(usage.clone()),
+        );
+        let email = sample_email();
+        let recipient = |n: usize| BatchRecipient {
+            message_id: format!("msg-{n}"),
+            to: Mailbox::new(format!("lead{n}@acme.example")),
+            unsubscribe: Unsubscribe::one_click(format!("https://rex.example/u/{n}")),
+            substitutions: BTreeMap::new(),
+            send_at: None,
+        };
+        let batch = EmailBatch {
+            from: email.from,
+            reply_to: None,
+            subject: email.subject,
+            text: email.text,
+            html: None,
+            categories: vec![],
+            recipients: (0..crate::sendgrid::MAX_PERSONALIZATIONS + 1)
+                .map(recipient)
+                .collect(),
+        };
+        let outcome = sender.send_batch(&batch).await.unwrap();
+        assert_eq!(outcome.receipts.len(), 1001);
+        let records = usage.records();
+        assert_eq!(records.len(), 2);
+        assert!(
+            records
+                .iter()
+                .all(|r| r.operation == "send_email_batch" && r.dry_run)
         );
     }
 }

@@ -4,7 +4,8 @@
 //! verification and parsing of the webhooks those providers send back.
 //!
 //! This is a leaf library: it must not depend on the engine crates
-//! (`rex-core`, store, broker, workers). The agents call it through the
+//! (`rex-core`, store, broker, workers); of Rex it uses only `rex-observability`
+//! (itself a leaf), to keep personal data out of its logs. The agents call it through the
 //! provider-neutral traits [`EmailSender`], [`SmsSender`], [`Scheduler`],
 //! [`enrichment::EnrichmentProvider`] and [`llm::ChatModel`].
 //!
@@ -27,6 +28,7 @@ pub mod env;
 mod error;
 pub mod http;
 pub mod llm;
+pub mod operation;
 mod provider;
 pub mod scheduling;
 mod secret;

@@ -93,15 +93,27 @@ impl Adapters {
         ];
         let email: Arc<dyn EmailSender> = match config.sendgrid {
             Some(c) => Arc::new(SendGridClient::new(c, usage.clone())?),
-            None => Arc::new(DryRunEmailSender::new(Provider::SendGrid, dry_run.clone())),
+            None => Arc::new(DryRunEmailSender::new(
+                Provider::SendGrid,
+                dry_run.clone(),
+                usage.clone(),
+            )),
         };
         let sms: Arc<dyn SmsSender> = match config.twilio {
             Some(c) => Arc::new(TwilioClient::new(c, usage.clone())?),
-            None => Arc::new(DryRunSmsSender::new(Provider::Twilio, dry_run.clone())),
+            None => Arc::new(DryRunSmsSender::new(
+                Provider::Twilio,
+                dry_run.clone(),
+                usage.clone(),
+            )),
         };
         let scheduler: Arc<dyn Scheduler> = match config.calendly {
             Some(c) => Arc::new(CalendlyClient::new(c, usage.clone())?),
-            None => Arc::new(DryRunScheduler::new(Provider::Calendly, dry_run.clone())),
+            None => Arc::new(DryRunScheduler::new(
+                Provider::Calendly,
+                dry_run.clone(),
+                usage.clone(),
+            )),
         };
         let mut verifier = None;
         let hunter: Arc<dyn EnrichmentProvider> = match config.hunter {
@@ -110,11 +122,19 @@ impl Adapters {
                 verifier = Some(client.clone());
                 client
             }
-            None => Arc::new(DryRunEnrichment::new(Provider::Hunter, dry_run.clone())),
+            None => Arc::new(DryRunEnrichment::new(
+                Provider::Hunter,
+                dry_run.clone(),
+                usage.clone(),
+            )),
         };
         let apollo: Arc<dyn EnrichmentProvider> = match config.apollo {
             Some(c) => Arc::new(ApolloClient::new(c, usage.clone())?),
-            None => Arc::new(DryRunEnrichment::new(Provider::Apollo, dry_run.clone())),
+            None => Arc::new(DryRunEnrichment::new(
+                Provider::Apollo,
+                dry_run.clone(),
+                usage.clone(),
+            )),
         };
         let mut enrichment = Waterfall::new(Arc::new(MemoryCache::new()), vec![hunter, apollo]);
         if let Some(verifier) = verifier {

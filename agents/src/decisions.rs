@@ -177,7 +177,8 @@ impl ReplyClassifier {
         {
             Ok(a) => a.value.to_string(),
             Err(e) => {
-                tracing::warn!(error = %e, "llm classification failed: deterministic fallback");
+                let error = rex_observability::redact_pii(&e.to_string()).into_owned();
+                tracing::warn!(%error, "llm classification failed: deterministic fallback");
                 return fallback(rules, format!("llm unavailable ({})", e.kind()));
             }
         };

@@ -349,13 +349,15 @@ impl Inbox {
                     delivery.ack().await
                 }
                 Err(e) if e.retryable => {
-                    tracing::warn!(error = %e.message, "inbox event failed; handing it back");
+                    let error = rex_observability::redact_pii(&e.message);
+                    tracing::warn!(%error, "inbox event failed; handing it back");
                     metrics.webhook_events(&source, "retried", 1);
                     tokio::time::sleep(RETRY_PAUSE).await;
                     delivery.nack(true).await
                 }
                 Err(e) => {
-                    tracing::error!(error = %e.message, "inbox event refused; dead-lettering it");
+                    let error = rex_observability::redact_pii(&e.message);
+                    tracing::error!(%error, "inbox event refused; dead-lettering it");
                     metrics.webhook_events(&source, "dead_lettered", 1);
                     delivery.dead_letter(&e.message).await
                 }

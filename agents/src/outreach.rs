@@ -144,6 +144,7 @@ impl Outreach {
             None => Arc::new(DryRunEmailSender::new(
                 Provider::SendGrid,
                 config.dry_run.clone(),
+                config.usage.clone(),
             )),
         };
         let sms: Arc<dyn SmsSender> = match config.twilio.clone() {
@@ -151,6 +152,7 @@ impl Outreach {
             None => Arc::new(DryRunSmsSender::new(
                 Provider::Twilio,
                 config.dry_run.clone(),
+                config.usage.clone(),
             )),
         };
         Ok(Self {

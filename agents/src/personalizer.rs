@@ -256,7 +256,8 @@ impl Personalizer {
                 template(format!("llm answer unusable: {e}"))
             }
             Err(e) => {
-                tracing::warn!(error = %e, "llm unavailable: templates for the rest of the task");
+                let error = rex_observability::redact_pii(&e.to_string()).into_owned();
+                tracing::warn!(%error, "llm unavailable: templates for the rest of the task");
                 let why = format!("llm unavailable ({})", e.kind());
                 tally.llm_down = Some(format!("{why}: {e}"));
                 template(format!("{LLM_FALLBACK_RULE}: {why}: {e}"))

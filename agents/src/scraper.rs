@@ -89,6 +89,7 @@ impl Scraper {
                     Arc::new(DryRunEnrichment::new(
                         AdapterProvider::Hunter,
                         config.dry_run.clone(),
+                        config.usage.clone(),
                     )),
                     None,
                 ),
@@ -100,6 +101,7 @@ impl Scraper {
             None => Arc::new(DryRunEnrichment::new(
                 AdapterProvider::Apollo,
                 config.dry_run.clone(),
+                config.usage.clone(),
             )),
         };
         Ok(Self {

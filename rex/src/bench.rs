@@ -3,13 +3,16 @@
 //! (closed loop), and prints throughput, latencies and memory. `rex bench timers` fires
 //! N pending durable timers instead (see [`timers`]); `rex bench api` loads the HTTP API
 //! at a fixed request rate (see [`api`]); `rex bench webhooks` measures how many
-//! provider events per second the API takes in (see [`webhooks`]).
+//! provider events per second the API takes in (see [`webhooks`]); `rex bench tracing`
+//! runs the missions with the trace exporter off and on and reports the difference
+//! (see [`trace_overhead`]).
 //!
 //! Every step is persistent, confirmed and committed exactly as in production: the
 //! orchestrators and workers are the real components, each with its own database pool
 //! and broker connection, run in this process so one command measures them.
 
 use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,6 +21,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use rex_engine::{Engine, LatencyProbe, Orchestrator, OrchestratorConfig, StartMission};
 use rex_workers::{Registry, Worker, WorkerConfig};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::{broadcast, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -27,8 +31,13 @@ use crate::cli::Global;
 use crate::setup;
 
 mod api;
+mod otlp_receiver;
 mod timers;
+mod trace_overhead;
 mod webhooks;
+
+/// Missions run per shape before measuring (connections, caches, the broker's queues).
+const WARM_UP: usize = 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Scenario {
@@ -41,6 +50,9 @@ pub enum Scenario {
     /// Signed SendGrid event batches posted to the API's webhook by `--connections`
     /// senders for `--duration` seconds.
     Webhooks,
+    /// The missions scenario with the OTLP trace exporter off, then on (exporting to
+    /// a receiver in this process), `--rounds` times each: the cost of tracing.
+    Tracing,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -116,6 +128,13 @@ pub struct BenchArgs {
     /// Webhooks scenario: senders posting at once (closed loop).
     #[arg(long, default_value_t = 16)]
     pub connections: usize,
+    /// Missions scenario: also write the figures of each shape to this file, as JSON.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Tracing scenario: runs of each mode (off, on), alternated to spread drift in
+    /// the machine's load over both.
+    #[arg(long, default_value_t = 2)]
+    pub rounds: usize,
 }
 
 pub async fn run(g: &Global, args: BenchArgs) -> anyhow::Result<ExitCode> {
@@ -123,6 +142,7 @@ pub async fn run(g: &Global, args: BenchArgs) -> anyhow::Result<ExitCode> {
         Scenario::Timers => return timers::run(g, &args).await,
         Scenario::Api => return api::run(g, &args).await,
         Scenario::Webhooks => return webhooks::run(g, &args).await,
+        Scenario::Tracing => return trace_overhead::run(g, &args).await,
         Scenario::Missions => {}
     }
     let tmp = tempfile::tempdir()?;
@@ -222,6 +242,7 @@ pub async fn run(g: &Global, args: BenchArgs) -> anyhow::Result<ExitCode> {
         Shape::Chain => &[Shape::Chain],
         Shape::Fanout => &[Shape::Fanout],
     };
+    let mut reports = Vec::new();
     for &shape in shapes {
         let (name, yaml, steps) = definition(shape, &args);
         let version = starter
@@ -235,7 +256,7 @@ pub async fn run(g: &Global, args: BenchArgs) -> anyhow::Result<ExitCode> {
             &starter,
             &completions,
             (&name, version),
-            20.min(args.missions),
+            WARM_UP.min(args.missions),
             args.concurrency,
             0,
         )
@@ -268,37 +289,17 @@ pub async fn run(g: &Global, args: BenchArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|d| d.as_secs_f64() * 1000.0)
             .collect();
-        let total_steps = (ids.len() * steps) as f64;
-        println!();
-        println!(
-            "{name}: {} missions × {steps} steps ({failed} not succeeded)",
-            ids.len()
-        );
-        println!("  wall time          {:.2} s", wall.as_secs_f64());
-        println!(
-            "  steps/s            {:.0}",
-            total_steps / wall.as_secs_f64()
-        );
-        println!(
-            "  missions/s         {:.1}",
-            ids.len() as f64 / wall.as_secs_f64()
-        );
-        println!(
-            "  dispatch latency   p50 {:.2} ms  p95 {:.2} ms  p99 {:.2} ms  (result consumed → next tasks confirmed)",
-            pct(&mut dispatch_ms, 50.0),
-            pct(&mut dispatch_ms, 95.0),
-            pct(&mut dispatch_ms, 99.0)
-        );
-        println!(
-            "  mission latency    p50 {:.2} ms  p99 {:.2} ms  (created → finished)",
-            pct(&mut mission_ms, 50.0),
-            pct(&mut mission_ms, 99.0)
-        );
-        println!(
-            "  rss now / peak     {} / {} MiB",
-            rss_mib("VmRSS:").map_or("?".into(), |v| v.to_string()),
-            rss_mib("VmHWM:").map_or("?".into(), |v| v.to_string())
-        );
+        let figures = Figures {
+            name,
+            missions: ids.len(),
+            steps,
+            failed,
+            wall_s: wall.as_secs_f64(),
+            dispatch_ms: [50.0, 95.0, 99.0].map(|p| pct(&mut dispatch_ms, p)),
+            mission_ms: [50.0, 99.0].map(|p| pct(&mut mission_ms, p)),
+        };
+        figures.print();
+        reports.push(figures);
         if failed > 0 {
             anyhow::bail!("{failed} missions did not succeed");
         }
@@ -321,7 +322,60 @@ pub async fn run(g: &Global, args: BenchArgs) -> anyhow::Result<ExitCode> {
         // This run's queues served their purpose.
         setup::delete_amqp_topology(&g, &registry.names()).await?;
     }
+    if let Some(path) = &args.report {
+        std::fs::write(path, serde_json::to_vec_pretty(&reports)?)
+            .with_context(|| format!("writing the report {}", path.display()))?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What one shape's measured run gave: printed, and written by `--report`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Figures {
+    /// The definition's name (`bench-chain-3`, `bench-fanout-8`).
+    pub name: String,
+    pub missions: usize,
+    /// Steps per mission.
+    pub steps: usize,
+    /// Missions that did not succeed.
+    pub failed: usize,
+    pub wall_s: f64,
+    /// Result consumed → next tasks confirmed: p50, p95, p99.
+    pub dispatch_ms: [f64; 3],
+    /// Mission created → finished: p50, p99.
+    pub mission_ms: [f64; 2],
+}
+
+impl Figures {
+    pub fn steps_per_s(&self) -> f64 {
+        (self.missions * self.steps) as f64 / self.wall_s
+    }
+
+    pub fn missions_per_s(&self) -> f64 {
+        self.missions as f64 / self.wall_s
+    }
+
+    fn print(&self) {
+        let [d50, d95, d99] = self.dispatch_ms;
+        let [m50, m99] = self.mission_ms;
+        println!();
+        println!(
+            "{}: {} missions × {} steps ({} not succeeded)",
+            self.name, self.missions, self.steps, self.failed
+        );
+        println!("  wall time          {:.2} s", self.wall_s);
+        println!("  steps/s            {:.0}", self.steps_per_s());
+        println!("  missions/s         {:.1}", self.missions_per_s());
+        println!(
+            "  dispatch latency   p50 {d50:.2} ms  p95 {d95:.2} ms  p99 {d99:.2} ms  (result consumed → next tasks confirmed)"
+        );
+        println!("  mission latency    p50 {m50:.2} ms  p99 {m99:.2} ms  (created → finished)");
+        println!(
+            "  rss now / peak     {} / {} MiB",
+            rss_mib("VmRSS:").map_or("?".into(), |v| v.to_string()),
+            rss_mib("VmHWM:").map_or("?".into(), |v| v.to_string())
+        );
+    }
 }
 
 fn definition(shape: Shape, args: &BenchArgs) -> (String, String, usize) {

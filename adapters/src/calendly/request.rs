@@ -2,6 +2,7 @@
 
 use crate::error::ProviderError;
 use crate::http::ApiRequest;
+use crate::operation;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::json;
 
@@ -11,7 +12,7 @@ pub const MAX_AVAILABILITY_RANGE: chrono::Duration = chrono::Duration::days(31);
 /// `POST /scheduling_links`: a link good for one booking of `event_type`.
 pub fn build_create_link(event_type: &str) -> ApiRequest {
     ApiRequest::post_json(
-        "create_scheduling_link",
+        operation::CREATE_SCHEDULING_LINK,
         "/scheduling_links",
         json!({
             "max_event_count": 1,
@@ -39,15 +40,16 @@ pub fn build_available_times(
             "the range must not exceed 31 days",
         ));
     }
-    Ok(
-        ApiRequest::get("list_available_times", "/event_type_available_times")
-            .query("event_type", event_type)
-            .query(
-                "start_time",
-                start.to_rfc3339_opts(SecondsFormat::Micros, true),
-            )
-            .query("end_time", end.to_rfc3339_opts(SecondsFormat::Micros, true)),
+    Ok(ApiRequest::get(
+        operation::LIST_AVAILABLE_TIMES,
+        "/event_type_available_times",
     )
+    .query("event_type", event_type)
+    .query(
+        "start_time",
+        start.to_rfc3339_opts(SecondsFormat::Micros, true),
+    )
+    .query("end_time", end.to_rfc3339_opts(SecondsFormat::Micros, true)))
 }
 
 /// The booking URL with `utm_content=<tracking>` (and `utm_source=rex`), so

@@ -467,6 +467,7 @@ mod tests {
             vec![Arc::new(DryRunEnrichment::new(
                 Provider::Hunter,
                 log.clone(),
+                Arc::new(crate::usage::NoUsage),
             ))],
         );
         let result = waterfall

@@ -176,7 +176,10 @@ impl HttpClient {
                 Ok((value, cost)) => (cost, None, Ok(value)),
                 Err(e) => {
                     span.record("error", e.kind());
-                    tracing::warn!(error = %e, "provider call failed");
+                    // a provider's message may echo the recipient ("Invalid 'To' Phone
+                    // Number: +1415…"): never into the logs
+                    let error = rex_observability::redact_pii(&e.to_string()).into_owned();
+                    tracing::warn!(%error, "provider call failed");
                     (Cost::default(), Some(e.kind()), Err(e))
                 }
             };
@@ -228,7 +231,8 @@ impl HttpClient {
             }
         })
         .notify(|error, delay| {
-            tracing::info!(error = %error, wait_ms = delay.as_millis() as u64, "retrying");
+            let error = rex_observability::redact_pii(&error.to_string()).into_owned();
+            tracing::info!(%error, wait_ms = delay.as_millis() as u64, "retrying");
         })
         .await
     }

@@ -13,6 +13,7 @@ use super::service::OpenAiCompatible;
 use super::{ChatMessage, ChatModel, ChatRequest, TokenUsage};
 use crate::dry_run::{DryRunLog, Mode};
 use crate::error::ProviderError;
+use crate::operation;
 use crate::provider::Provider;
 use crate::usage::{Cost, NoUsage, SharedUsageSink, Usage};
 use serde::Serialize;
@@ -125,7 +126,7 @@ impl LlmClient {
                     .with_usage(usage))
             }
             None => Ok(Self::new(
-                Arc::new(DryRunChatModel::new(dry_run)),
+                Arc::new(DryRunChatModel::new(dry_run, usage.clone())),
                 super::DEFAULT_MODEL,
             )
             .with_usage(usage)),
@@ -249,7 +250,7 @@ impl LlmClient {
     fn record_cache_hit(&self) {
         self.usage.record(Usage {
             provider: Provider::Llm,
-            operation: "chat_completion_cached",
+            operation: operation::CHAT_COMPLETION_CACHED,
             attempts: 0,
             status: None,
             error: None,
@@ -403,10 +404,17 @@ mod tests {
     #[tokio::test]
     async fn dry_run_records_the_redacted_prompt_and_says_dry_run() {
         let log = DryRunLog::new();
-        let client = LlmClient::from_config(None, log.clone(), Arc::new(NoUsage)).unwrap();
+        let usage = crate::UsageLog::new();
+        let client = LlmClient::from_config(None, log.clone(), Arc::new(usage.clone())).unwrap();
         assert_eq!(client.mode(), Mode::DryRun);
         let err = client.complete(&prompt()).await.unwrap_err();
         assert_eq!(err.kind(), "dry_run");
+        let records = usage.records();
+        assert_eq!(records.len(), 1);
+        assert_eq!(
+            (records[0].operation, records[0].dry_run),
+            ("chat_completion", true)
+        );
         let entry = &log.entries()[0];
         assert!(!entry.rendered.contains("lee@acme.com"));
         assert!(entry.rendered.contains("[EMAIL_1]"));

@@ -5,6 +5,7 @@ use super::{ChatCompletion, ChatRequest, TokenUsage};
 use crate::dry_run::Delivery;
 use crate::error::ProviderError;
 use crate::http::ApiRequest;
+use crate::operation;
 use crate::provider::Provider;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -37,7 +38,7 @@ pub fn build_chat(base: &Url, request: &ChatRequest) -> ApiRequest {
         body["response_format"] = json!({ "type": "json_object" });
     }
     // A completion has no side effect: safe to repeat after a timeout.
-    ApiRequest::post_json("chat_completion", completions_path(base), body).idempotent(true)
+    ApiRequest::post_json(operation::CHAT_COMPLETION, completions_path(base), body).idempotent(true)
 }
 
 /// SHA-256 (hex) of the canonical JSON of (model, messages, params).

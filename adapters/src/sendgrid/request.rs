@@ -5,6 +5,7 @@
 use crate::email::{EmailBatch, Mailbox, OutboundEmail, Unsubscribe};
 use crate::error::ProviderError;
 use crate::http::ApiRequest;
+use crate::operation;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -113,7 +114,11 @@ pub fn build_send(
         categories: &email.categories,
     };
     let body = envelope(&content, sandbox, vec![p]);
-    Ok(ApiRequest::post_json("send_email", SEND_PATH, body))
+    Ok(ApiRequest::post_json(
+        operation::SEND_EMAIL,
+        SEND_PATH,
+        body,
+    ))
 }
 
 /// The requests for a batch, at most [`MAX_PERSONALIZATIONS`] recipients each,
@@ -149,7 +154,7 @@ pub fn build_batch(
                 })
                 .collect();
             let body = envelope(&content, sandbox, personalizations);
-            ApiRequest::post_json("send_email_batch", SEND_PATH, body)
+            ApiRequest::post_json(operation::SEND_EMAIL_BATCH, SEND_PATH, body)
         })
         .collect())
 }

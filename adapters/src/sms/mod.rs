@@ -5,9 +5,11 @@ mod segments;
 
 pub use segments::{Encoding, SegmentInfo, count_segments};
 
-use crate::dry_run::{Delivery, DryRunLog, Mode};
+use crate::dry_run::{self, Delivery, DryRunLog, Mode};
 use crate::error::ProviderError;
+use crate::operation;
 use crate::provider::Provider;
+use crate::usage::SharedUsageSink;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
@@ -100,15 +102,31 @@ impl OutboundSms {
     }
 }
 
-#[derive(Clone, Debug)]
+/// Stands in for a provider without credentials: validates like the real sender,
+/// records the message, returns [`Delivery::DryRun`] and reports one `send_sms` to
+/// `usage`.
+#[derive(Clone)]
 pub struct DryRunSmsSender {
     provider: Provider,
     log: DryRunLog,
+    usage: SharedUsageSink,
+}
+
+impl std::fmt::Debug for DryRunSmsSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DryRunSmsSender")
+            .field("provider", &self.provider)
+            .finish_non_exhaustive()
+    }
 }
 
 impl DryRunSmsSender {
-    pub fn new(provider: Provider, log: DryRunLog) -> Self {
-        Self { provider, log }
+    pub fn new(provider: Provider, log: DryRunLog, usage: SharedUsageSink) -> Self {
+        Self {
+            provider,
+            log,
+            usage,
+        }
     }
 }
 
@@ -119,6 +137,7 @@ impl SmsSender for DryRunSmsSender {
     }
 
     async fn send(&self, sms: &OutboundSms) -> Result<SmsReceipt, ProviderError> {
+        let started = std::time::Instant::now();
         sms.validate()?;
         let segments = count_segments(&sms.body);
         let entry = self.log.record(
@@ -132,6 +151,11 @@ impl SmsSender for DryRunSmsSender {
             sms.body.clone(),
         );
         tracing::info!(provider = %self.provider, entry, "dry run: sms recorded, not sent");
+        self.usage.record(dry_run::usage(
+            self.provider,
+            operation::SEND_SMS,
+            started.elapsed(),
+        ));
         Ok(SmsReceipt {
             message_id: sms.message_id.clone(),
             provider_message_id: None,
@@ -145,6 +169,7 @@ impl SmsSender for DryRunSmsSender {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     #[test]
     fn e164_numbers_are_plus_and_up_to_fifteen_digits() {
@@ -162,7 +187,8 @@ mod tests {
     #[tokio::test]
     async fn dry_run_sms_is_recorded_with_its_segment_count() {
         let log = DryRunLog::new();
-        let sender = DryRunSmsSender::new(Provider::Twilio, log.clone());
+        let usage = crate::UsageLog::new();
+        let sender = DryRunSmsSender::new(Provider::Twilio, log.clone(), Arc::new(usage.clone()));
         let receipt = sender
             .send(&OutboundSms {
                 message_id: "m1".into(),
@@ -174,11 +200,19 @@ mod tests {
         assert!(receipt.is_dry_run());
         assert_eq!(receipt.segments.segments, 2);
         assert_eq!(log.entries()[0].recipient, "+14155550123");
+        let records = usage.records();
+        assert_eq!(records.len(), 1);
+        assert_eq!(
+            (records[0].operation, records[0].dry_run),
+            ("send_sms", true)
+        );
     }
 
     #[tokio::test]
     async fn dry_run_refuses_what_the_live_sender_would_refuse() {
-        let sender = DryRunSmsSender::new(Provider::Twilio, DryRunLog::new());
+        let usage = crate::UsageLog::new();
+        let sender =
+            DryRunSmsSender::new(Provider::Twilio, DryRunLog::new(), Arc::new(usage.clone()));
         let err = sender
             .send(&OutboundSms {
                 message_id: "m1".into(),
@@ -188,5 +222,7 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.kind(), "invalid_input");
+        // refused before the call, as the live sender refuses before any request
+        assert!(usage.records().is_empty());
     }
 }

@@ -3,6 +3,7 @@
 use super::config::{SenderId, TwilioConfig};
 use crate::error::ProviderError;
 use crate::http::ApiRequest;
+use crate::operation;
 use crate::sms::{OutboundSms, is_e164};
 
 /// The query parameter carrying Rex's message id on the status callback URL.
@@ -52,7 +53,7 @@ pub fn build_send(config: &TwilioConfig, sms: &OutboundSms) -> Result<ApiRequest
         form.push(("StatusCallback".to_owned(), callback.to_string()));
     }
     Ok(ApiRequest::post_form(
-        "send_sms",
+        operation::SEND_SMS,
         format!("/2010-04-01/Accounts/{}/Messages.json", config.account_sid),
         form,
     ))

@@ -3,7 +3,7 @@
 //! 429 with rate-limit headers (wait, then retry), 500 then success, and a
 //! timeout (retried only when repeating the call is safe).
 
-use crate::fixtures::{http, received, usage};
+use crate::fixtures::{capture_logs, http, received, usage};
 use async_trait::async_trait;
 use rex_adapters::http::HttpConfig;
 use rex_adapters::{ProviderError, UsageSink};
@@ -55,13 +55,19 @@ pub async fn bad_request(s: &impl Scenario) {
         .expect(1)
         .mount(&server)
         .await;
+    let (guard, logs) = capture_logs();
     let err = s.call(&server, http(), usage().1).await.unwrap_err();
+    drop(guard);
     assert!(
         matches!(err, ProviderError::Rejected { status: 400, .. }),
         "{err:?}"
     );
     assert!(!err.is_retryable());
     assert!(err.to_string().contains(s.bad_request_says()), "{err}");
+    // the provider's message may echo the recipient; the log line must not
+    let logged = logs.text();
+    assert!(logged.contains("provider call failed"), "{logged}");
+    assert_eq!(rex_observability::redact_pii(&logged), logged.as_str());
 }
 
 pub async fn unauthorized(s: &impl Scenario) {

@@ -26,6 +26,15 @@ impl MetricsUsage {
         }
     }
 
+    /// Into `metrics` instead of the process-wide ones: a test reads exact values
+    /// from a registry no other test shares.
+    pub fn recording_into(metrics: &'static Metrics) -> Self {
+        Self {
+            metrics,
+            next: None,
+        }
+    }
+
     /// Also hands every record to `next`, after counting it.
     pub fn then(mut self, next: Arc<dyn UsageSink>) -> Self {
         self.next = Some(next);

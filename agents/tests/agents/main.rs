@@ -36,6 +36,7 @@ mod analytics;
 mod campaign;
 mod common;
 mod deliverability;
+mod dry_run_usage;
 mod events;
 mod icp;
 mod outreach;

@@ -3,6 +3,7 @@
 use crate::enrichment::{Contact, EmailStatus, PersonQuery, Sourced, non_empty};
 use crate::error::ProviderError;
 use crate::http::ApiRequest;
+use crate::operation;
 use crate::provider::Provider;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -43,7 +44,10 @@ pub fn build_match(query: &PersonQuery, reveal_phone: bool) -> Result<ApiRequest
     body["reveal_personal_emails"] = json!(false);
     body["reveal_phone_number"] = json!(reveal_phone);
     // A match only reads (and charges); repeating it sends nothing anywhere.
-    Ok(ApiRequest::post_json("people_match", "/api/v1/people/match", body).idempotent(true))
+    Ok(
+        ApiRequest::post_json(operation::PEOPLE_MATCH, "/api/v1/people/match", body)
+            .idempotent(true),
+    )
 }
 
 /// `POST /api/v1/people/bulk_match`, at most [`MAX_BULK_MATCH`] people each.

@@ -3,6 +3,7 @@
 use crate::enrichment::{Contact, EmailStatus, PersonQuery, Sourced, non_empty};
 use crate::error::ProviderError;
 use crate::http::ApiRequest;
+use crate::operation;
 use crate::provider::Provider;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -20,7 +21,7 @@ pub fn build_find(query: &PersonQuery) -> Result<ApiRequest, ProviderError> {
             "hunter's email finder needs a first and a last name",
         ));
     };
-    let mut request = ApiRequest::get("email_finder", "/v2/email-finder");
+    let mut request = ApiRequest::get(operation::EMAIL_FINDER, "/v2/email-finder");
     request = match (domain, company) {
         (Some(domain), _) => request.query("domain", domain),
         (None, Some(company)) => request.query("company", company),
@@ -42,7 +43,10 @@ pub fn build_verify(email: &str) -> Result<ApiRequest, ProviderError> {
             "not an email address",
         ));
     }
-    Ok(ApiRequest::get("email_verifier", "/v2/email-verifier").query("email", email.trim()))
+    Ok(
+        ApiRequest::get(operation::EMAIL_VERIFIER, "/v2/email-verifier")
+            .query("email", email.trim()),
+    )
 }
 
 #[derive(Deserialize)]

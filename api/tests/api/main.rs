@@ -4,6 +4,7 @@
 mod agents;
 mod audit;
 mod bad_requests;
+mod campaigns;
 mod definitions;
 mod domain_bad_requests;
 mod domain_fixtures;
@@ -23,5 +24,6 @@ mod privacy;
 mod production;
 mod rls;
 mod secrets;
+mod ui;
 mod unsubscribe;
 mod webhooks;

@@ -2,8 +2,7 @@
 // `.ci/browser-tests.sh` sets), Debian's chromium driven by playwright-core, API calls
 // with a bearer key, sign-in, and screenshots saved as artifacts.
 import { chromium } from 'playwright-core';
-import { mkdirSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 function need(name) {
@@ -18,14 +17,14 @@ export const KEY_B = need('REX_E2E_KEY_B');
 export const ARTIFACTS = process.env.REX_E2E_ARTIFACTS || join(process.cwd(), 'artifacts');
 mkdirSync(ARTIFACTS, { recursive: true });
 
+// playwright gives every launch a fresh, empty profile directory of its own (it refuses
+// a --user-data-dir argument), so no state leaks between runs.
 export async function launch() {
-  const userDataDir = mkdtempSync(join(tmpdir(), 'rex-e2e-chromium-'));
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      `--user-data-dir=${userDataDir}`],
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
   return browser;
 }

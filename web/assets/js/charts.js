@@ -22,9 +22,14 @@ const RexCharts = (() => {
       root.append(svg('line', { class: 'axis', x1: L, x2: W - R, y1: y(v), y2: y(v) }),
         svg('text', { x: L - 6, y: y(v) + 4, 'text-anchor': 'end', text: format(v) }));
     }
-    const every = Math.max(1, Math.ceil(labels.length / 8));
+    const every = Math.max(1, Math.ceil(labels.length / 6));
+    const last = labels.length - 1;
     labels.forEach((l, i) => {
-      if (i % every === 0 || i === labels.length - 1) root.append(svg('text', { x: x(i), y: H - 8, 'text-anchor': 'middle', text: l }));
+      // every few labels, and the last one unless a regular one sits too close to it
+      if (i === last || (i % every === 0 && last - i > every / 2)) {
+        const anchor = labels.length < 2 ? 'middle' : i === 0 ? 'start' : i === last ? 'end' : 'middle';
+        root.append(svg('text', { x: x(i), y: H - 8, 'text-anchor': anchor, text: l }));
+      }
     });
     series.forEach((s, si) => {
       const cls = `s${si % 4}`;
@@ -61,7 +66,8 @@ const RexCharts = (() => {
     const max = Math.max(1, ...values);
     const pts = values.map((v, i) => `${values.length < 2 ? 0 : (i * W) / (values.length - 1)},${H - 2 - ((H - 4) * v) / max}`).join(' ');
     return svg('svg', { viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: 'img', 'aria-label': label, class: 'chart' },
-      svg('polyline', { class: 's0', points: pts }));
+      svg('line', { class: 'base', x1: 0, x2: W, y1: H - 1, y2: H - 1 }),
+      svg('polyline', { class: 's0', points: values.length === 1 ? `0,${H - 2 - ((H - 4) * values[0]) / max} ${W},${H - 2 - ((H - 4) * values[0]) / max}` : pts }));
   }
 
   return { line, bars, spark };

@@ -4,7 +4,7 @@
 'use strict';
 
 const RexDag = (() => {
-  const W = 168, H = 54, GX = 56, GY = 18, PAD = 12;
+  const W = 184, H = 54, GX = 56, GY = 18, PAD = 12;
 
   function layout(graph) {
     const byId = new Map(graph.map((n, i) => [n.id, { ...n, index: i }]));
@@ -85,7 +85,7 @@ const RexDag = (() => {
           parts.g.dataset.status = st;
           parts.status.textContent = s && s.attempt > 1 ? `${st} #${s.attempt}` : st;
           const t = timersNow.get(id);
-          parts.timer.textContent = t ? `⏲ ${t.kind} ${new Date(t.due_at).toLocaleTimeString()} (${Rex.until(t.due_at)})` : '';
+          parts.timer.textContent = t ? `${t.kind} due ${new Date(t.due_at).toLocaleTimeString([], { hour12: false })}, ${Rex.until(t.due_at)}` : '';
           parts.g.setAttribute('aria-label', `${id}: ${st}${t ? `, ${t.kind} due ${t.due_at}` : ''}`);
           parts.title.textContent = `${id} (${parts.node.label}): ${st}${t ? `, ${t.kind} due ${t.due_at}` : ''}`;
         }

@@ -30,6 +30,7 @@ const WAITER = {
 let browser;
 let a; // tenant A's signed-in page
 let missionA; // a mission of tenant A
+let waiterId; // tenant A's mission that waits for a signal
 
 before(async () => {
   for (const d of [STEPS, WAITER]) {
@@ -135,6 +136,29 @@ test('a running mission is cancelled after confirmation', async () => {
   const r = await api(KEY_A, 'GET', `/v1/missions/${id}`);
   assert.equal(r.body.status, 'cancelled');
   await shot(page, '06-mission-cancelled');
+  waiterId = id;
+});
+
+test('a cancelled mission is retried from a step, then steered by a signal', async () => {
+  const { page } = a;
+  await page.goto(`/ui/missions/${waiterId}`);
+  await page.click('#retry');
+  await page.waitForSelector('dialog#confirm[open]');
+  await page.selectOption('#retry-from', 'first');
+  await page.click('#confirm-ok');
+  await page.waitForSelector('#dag g.node[data-step="reply"][data-status="waiting"]', { timeout: 15000 });
+  await page.waitForSelector('#signal');
+  await page.click('#signal');
+  await page.waitForSelector('dialog#confirm[open]');
+  await page.fill('#signal-name', 'lead.replied');
+  await page.fill('#signal-payload', '{"positive": true}');
+  await page.click('#confirm-ok');
+  await page.waitForSelector('#mission-status[data-status="succeeded"]', { timeout: 15000 });
+  await page.waitForSelector('#dag g.node[data-step="after"][data-status="succeeded"]');
+  const r = await api(KEY_A, 'GET', `/v1/missions/${waiterId}`);
+  assert.equal(r.body.status, 'succeeded');
+  // the first run's attempts and the retry's are both in the timeline
+  assert.ok(r.body.attempts.filter((x) => x.step === 'first').length >= 1);
 });
 
 test('a change without the CSRF token is refused (403) even with the session cookie', async () => {

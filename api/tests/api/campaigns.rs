@@ -101,7 +101,19 @@ async fn seed(api: &TestApi) {
 #[tokio::test]
 async fn a_campaign_report_counts_the_stored_sends_and_events() {
     let api = TestApi::embedded(ApiConfig::default()).await;
-    seed(&api).await;
+    report_scenario(&api).await;
+    api.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_campaign_report_is_the_same_on_postgres() {
+    let api = TestApi::on_postgres(ApiConfig::default()).await;
+    report_scenario(&api).await;
+    api.cleanup().await;
+}
+
+async fn report_scenario(api: &TestApi) {
+    seed(api).await;
     let list = api
         .call("GET", "/v1/campaigns", Some(&api.keys.a), None)
         .await;
@@ -160,7 +172,6 @@ async fn a_campaign_report_counts_the_stored_sends_and_events() {
         .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(bad.body["field"], "bucket");
-    api.cleanup().await;
 }
 
 #[tokio::test]

@@ -412,6 +412,8 @@ pub struct DevArgs {
     #[arg(long, default_value_t = 1200)]
     pub api_rate_limit: u32,
     /// The tenant of the key `rex dev` creates on its first start (printed once).
-    #[arg(long, default_value = "dev")]
+    /// Default `default`: the tenant of missions started from the CLI, so the command
+    /// center shows them too.
+    #[arg(long, default_value = "default")]
     pub dev_tenant: String,
 }

@@ -127,6 +127,30 @@ const Rex = (() => {
     return setInterval(run, ms);
   }
 
+  // Re-renders `root` with `render()` (a live refresh) without taking the user's place:
+  // the focused link, button or disclosure keeps its focus, and open <details> stay
+  // open (matched by href, aria-label, id or data-key).
+  function preserve(root, render) {
+    const active = document.activeElement;
+    let focus = null;
+    if (active && active !== document.body && root.contains(active)) {
+      const det = active.tagName === 'SUMMARY' ? active.closest('details[data-key]') : null;
+      const attr = (name) => active.getAttribute(name) && `[${name}="${CSS.escape(active.getAttribute(name))}"]`;
+      focus = det ? `details[data-key="${CSS.escape(det.dataset.key)}"] > summary`
+        : attr('href') || attr('aria-label') || (active.id ? `#${CSS.escape(active.id)}` : null);
+    }
+    const open = [...root.querySelectorAll('details[data-key]')].map((d) => [d.dataset.key, d.open]);
+    render();
+    for (const [key, isOpen] of open) {
+      const d = root.querySelector(`details[data-key="${CSS.escape(key)}"]`);
+      if (d) d.open = isOpen;
+    }
+    if (focus) {
+      const el = root.querySelector(focus);
+      if (el) el.focus({ preventScroll: true });
+    }
+  }
+
   function showError(main, e) {
     main.replaceChildren(h('h1', { text: e.status === 404 ? 'Not found' : 'Something went wrong' }),
       h('p', { class: 'error', role: 'alert', 'data-testid': 'error', text: e.message }),
@@ -174,5 +198,5 @@ const Rex = (() => {
 
   document.addEventListener('DOMContentLoaded', start);
 
-  return { api, h, svg, ago, duration, until, time, pct, badge, shortId, has, toast, confirmAction, poll, showError, pages, state, ApiError };
+  return { api, h, svg, ago, duration, until, time, pct, badge, shortId, has, toast, confirmAction, poll, preserve, showError, pages, state, ApiError };
 })();

@@ -84,7 +84,8 @@ Rex.pages.domains = async (main) => {
     const tiers = thresholds.tiers;
     legend.textContent = `Tier lines — bounces over sent: ${thresholds.bounce.map((l, i) => `${tiers[i]} < ${pct(l, 1)}`).join(', ')}; `
       + `complaints over sends: ${thresholds.complaint.map((l, i) => `${tiers[i]} < ${pct(l, 2)}`).join(', ')}; beyond: ${tiers[tiers.length - 1]}.`;
-    list.replaceChildren(...(data.items.length ? data.items.map(card) : [h('p', { class: 'muted card', text: 'No sending domain yet.' })]));
+    Rex.preserve(list, () => list.replaceChildren(...(data.items.length ? data.items.map(card)
+      : [h('p', { class: 'muted card', text: 'No sending domain yet.' })])));
     const chosen = domainPick.value;
     domainPick.replaceChildren(...data.items.map((d) => h('option', { value: d.id, text: d.domain, selected: d.id === chosen })));
   }

@@ -49,11 +49,14 @@ Rex.pages.mission = async (main, id) => {
   const dag = detail.graph.length ? RexDag.draw(dagBox, detail.graph, steps, timersByStep())
     : (dagBox.append(h('p', { class: 'muted', text: 'The definition of this mission cannot be read.' })), null);
 
-  const payload = (value) => (value === null || value === undefined ? null
-    : h('details', {}, h('summary', { text: 'output' }), h('pre', { text: JSON.stringify(value, null, 2) })));
+  const payload = (value, key) => (value === null || value === undefined ? null
+    : h('details', { 'data-key': key }, h('summary', { text: 'output' }), h('pre', { text: JSON.stringify(value, null, 2) })));
   const since = (a, b) => (a && b ? new Date(b) - new Date(a) : null);
 
   function render() {
+    Rex.preserve(main, draw);
+  }
+  function draw() {
     statusBox.replaceChildren(badge(detail.status));
     statusBox.dataset.status = detail.status;
     head.querySelector('#created').textContent = `started ${ago(detail.created_at)} ago`;
@@ -73,15 +76,15 @@ Rex.pages.mission = async (main, id) => {
         h('th', { scope: 'row', text: sid }), h('td', {}, badge(s.status)), h('td', { class: 'num', text: s.attempt || '—' }),
         h('td', { text: time(s.dispatched_at) }), h('td', { text: time(s.finished_at) }),
         h('td', { class: 'num', text: duration(since(s.dispatched_at, s.finished_at)) }),
-        h('td', {}, s.error ? h('span', { class: 'error', text: s.error }) : null, payload(s.output)));
+        h('td', {}, s.error ? h('span', { class: 'error', text: s.error }) : null, payload(s.output, `step:${sid}`)));
     }));
     attemptsBody.replaceChildren(...(detail.attempts.length ? detail.attempts.map((a) => h('tr', {},
       h('th', { scope: 'row', text: a.step }), h('td', { class: 'num', text: a.attempt }), h('td', { text: a.agent }),
       h('td', {}, badge(a.status)), h('td', { text: time(a.started_at) }),
       h('td', { class: 'num', text: duration(a.duration_ms ?? (Date.now() - new Date(a.started_at))) }),
-      h('td', {}, a.error ? h('span', { class: 'error', text: `${a.error}${a.retryable ? ' (retryable)' : ''}` }) : null, payload(a.output))))
+      h('td', {}, a.error ? h('span', { class: 'error', text: `${a.error}${a.retryable ? ' (retryable)' : ''}` }) : null, payload(a.output, `attempt:${a.step}:${a.attempt}:${a.started_at}`))))
       : [h('tr', {}, h('td', { colspan: 7, class: 'muted', text: 'No attempt yet.' }))]));
-    outputBox.replaceChildren(detail.output ? h('details', { open: true }, h('summary', { text: 'Output' }), h('pre', { text: JSON.stringify(detail.output, null, 2) }))
+    outputBox.replaceChildren(detail.output ? h('details', { open: true, 'data-key': 'mission-output' }, h('summary', { text: 'Output' }), h('pre', { text: JSON.stringify(detail.output, null, 2) }))
       : h('p', { class: 'muted', text: FINAL.includes(detail.status) ? 'No output.' : 'No output yet.' }));
     renderActions();
   }

@@ -69,8 +69,8 @@ Rex.pages.missions = async (main) => {
       if (!next) break;
     }
     cursor = next;
-    tbody.replaceChildren(...(items.length ? items.map(row)
-      : [h('tr', {}, h('td', { colspan: 6, class: 'muted', text: 'No missions match.' }))]));
+    Rex.preserve(tbody, () => tbody.replaceChildren(...(items.length ? items.map(row)
+      : [h('tr', {}, h('td', { colspan: 6, class: 'muted', text: 'No missions match.' }))])));
     more.hidden = !cursor;
   }
   const onFilter = () => {

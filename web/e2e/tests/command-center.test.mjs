@@ -268,6 +268,9 @@ test('pages fit a phone and can be used by keyboard', async () => {
       found = await phone.page.evaluate((id) => document.activeElement.getAttribute('href') === `/ui/missions/${id}`, missionA);
     }
     assert.ok(found, 'mission link reachable by keyboard');
+    // the list refreshes every 2 s; the focus stays on the link
+    await phone.page.waitForTimeout(2500);
+    assert.equal(await phone.page.evaluate(() => document.activeElement.getAttribute('href')), `/ui/missions/${missionA}`);
     await Promise.all([phone.page.waitForURL(`**/ui/missions/${missionA}`), phone.page.keyboard.press('Enter')]);
   } finally {
     await phone.context.close();

@@ -18,9 +18,11 @@
 //! erasure), `/v1/dry-run` (what the provider stand-ins would have sent, labelled as
 //! such), `/v1/secrets` (the tenant's provider credentials, encrypted, never returned),
 //! `/v1/audit`, `/v1/campaigns` (the tenant's campaigns and `{name}/report`: funnel,
-//! A/B variants with significance, trends, recommendations), `/v1/webhooks/{tenant}/…` (SendGrid, Twilio, Calendly: signed by the
-//! provider, handed to the broker's inbox queue, see `routes::webhooks`), and without a key `/healthz`, `/readyz`, `/metrics`, `/openapi.json` and
-//! the one-click unsubscribe `/u/{token}` (its signed token is the credential).
+//! A/B variants with significance, trends, recommendations), `/v1/webhooks/{tenant}/…`
+//! (SendGrid, Twilio, Calendly: signed by the provider, handed to the broker's inbox
+//! queue, see `routes::webhooks`), and without a key `/healthz`, `/readyz`, `/metrics`,
+//! `/openapi.json` and the one-click unsubscribe `/u/{token}` (its signed token is the
+//! credential).
 //!
 //! The command center ([`ui`]): pages and assets of `rex-web` under `/ui/`, signed in
 //! with a tenant's API key kept in an HttpOnly, SameSite=Strict session cookie that

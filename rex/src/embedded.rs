@@ -269,7 +269,14 @@ async fn serve_api(
         agents: setup::known_agents(),
         ..rex_api::ApiConfig::default()
     };
-    let state = rex_api::ApiState::new(store, engine, broker, config);
+    // provider webhooks and tenant secrets as `rex api` takes them, when configured
+    let mut state = rex_api::ApiState::new(store, engine, broker, config)
+        .with_webhook_secrets(rex_api::EnvWebhookSecrets::from_env().into_arc());
+    match rex_domain_store::keyring::Keyring::from_env() {
+        Ok(keyring) => state = state.with_keyring(keyring),
+        Err(rex_domain_store::keyring::KeyringError::Disabled) => {}
+        Err(e) => return Err(e.into()),
+    }
     tokio::spawn(async move {
         if let Err(err) = rex_api::serve_on(listener, state, shutdown).await {
             tracing::error!(error = %err, "api stopped");

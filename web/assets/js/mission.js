@@ -104,6 +104,7 @@ Rex.pages.mission = async (main, id) => {
   async function act(path, body, done) {
     try {
       const r = await api(path, { method: 'POST', body });
+      streamed.clear(); // a retry starts steps again: the stream's past no longer holds
       toast(`${done}: ${r.outcome}`);
       await reload();
       connect();
@@ -138,10 +139,21 @@ Rex.pages.mission = async (main, id) => {
     await act(`/v1/missions/${id}/signals`, { name: name.value, payload: value }, 'signal');
   }
 
+  // What the event stream said last, per step (and '' for the mission): a re-read
+  // that was answered before a transition arrived must not move a step backwards.
+  const streamed = new Map();
+  const rank = (st) => (['pending', 'delayed', 'waiting'].includes(st) ? 0 : ['running', 'waiting_retry'].includes(st) ? 1 : 2);
+  const newer = (a, b) => a.attempt > b.attempt || (a.attempt === b.attempt && rank(a.status) > rank(b.status));
   async function reload() {
-    detail = await api(`/v1/missions/${encodeURIComponent(id)}`);
+    const fresh = await api(`/v1/missions/${encodeURIComponent(id)}`);
+    detail = fresh;
     steps.clear();
-    detail.steps.forEach((s) => steps.set(s.id, s));
+    detail.steps.forEach((s) => {
+      const seen = streamed.get(s.id);
+      steps.set(s.id, seen && newer(seen, s) ? { ...s, status: seen.status, attempt: seen.attempt } : s);
+    });
+    const mine = streamed.get('');
+    if (mine && FINAL.includes(mine.status) && !FINAL.includes(detail.status)) detail.status = mine.status;
     render();
   }
 
@@ -160,6 +172,7 @@ Rex.pages.mission = async (main, id) => {
     source.addEventListener('open', () => { live.textContent = 'live'; live.classList.add('on'); });
     source.addEventListener('transition', (e) => {
       const ev = JSON.parse(e.data);
+      streamed.set(ev.step || '', { status: ev.status, attempt: ev.attempt });
       if (ev.step) {
         const s = steps.get(ev.step) || { id: ev.step };
         steps.set(ev.step, { ...s, status: ev.status, attempt: ev.attempt });

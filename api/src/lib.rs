@@ -17,9 +17,17 @@
 //! history and suppression state; `{id}/export` and `{id}/erase` for GDPR access and
 //! erasure), `/v1/dry-run` (what the provider stand-ins would have sent, labelled as
 //! such), `/v1/secrets` (the tenant's provider credentials, encrypted, never returned),
-//! `/v1/audit`, `/v1/webhooks/{tenant}/…` (SendGrid, Twilio, Calendly: signed by the
-//! provider, handed to the broker's inbox queue, see `routes::webhooks`), and without a key `/healthz`, `/readyz`, `/metrics`, `/openapi.json` and
-//! the one-click unsubscribe `/u/{token}` (its signed token is the credential).
+//! `/v1/audit`, `/v1/campaigns` (the tenant's campaigns and `{name}/report`: funnel,
+//! A/B variants with significance, trends, recommendations), `/v1/webhooks/{tenant}/…`
+//! (SendGrid, Twilio, Calendly: signed by the provider, handed to the broker's inbox
+//! queue, see `routes::webhooks`), and without a key `/healthz`, `/readyz`, `/metrics`,
+//! `/openapi.json` and the one-click unsubscribe `/u/{token}` (its signed token is the
+//! credential).
+//!
+//! The command center ([`ui`]): pages and assets of `rex-web` under `/ui/`, signed in
+//! with a tenant's API key kept in an HttpOnly, SameSite=Strict session cookie that
+//! `/v1` accepts as well as `Authorization: Bearer` (with a CSRF token on every change;
+//! see [`auth::session`]).
 //!
 //! Tenancy: a mission belongs to the tenant of the key that started it
 //! (`missions.tenant_id`, the tenant's slug); every mission query names it, and another
@@ -49,6 +57,7 @@ mod ratelimit;
 mod routes;
 mod state;
 mod tenancy;
+pub mod ui;
 pub mod webhooks;
 
 use std::net::SocketAddr;
@@ -132,10 +141,30 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/leads/{id}", get(routes::leads::get))
         .route("/v1/dry-run", get(routes::dry_run::list))
         .route("/v1/dry-run/{id}", get(routes::dry_run::get))
+        .route("/v1/campaigns", get(routes::campaigns::list))
+        .route(
+            "/v1/campaigns/{name}/report",
+            get(routes::campaigns::report),
+        )
+        // the command center's session, authenticated like the API
+        .route("/ui/session", get(ui::describe))
+        .route("/ui/session/end", post(ui::sign_out))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,
         ));
+    // The command center's pages and assets (no data in them) and its sign-in.
+    let pages = Router::new()
+        .route("/", get(ui::home))
+        .route("/ui", get(ui::home))
+        .route("/ui/", get(ui::page))
+        .route("/ui/agents", get(ui::page))
+        .route("/ui/domains", get(ui::page))
+        .route("/ui/campaigns", get(ui::page))
+        .route("/ui/campaigns/{name}", get(ui::page_with))
+        .route("/ui/missions/{id}", get(ui::page_with))
+        .route("/ui/sign-in", get(ui::sign_in_page).post(ui::sign_in))
+        .route("/ui/assets/{*path}", get(ui::asset));
     // Authenticated by the provider's signature, not an API key (`routes::webhooks`).
     let hooks = Router::new()
         .route(
@@ -165,6 +194,7 @@ pub fn router(state: ApiState) -> Router {
             get(routes::unsubscribe::page).post(routes::unsubscribe::one_click),
         );
     let mut app = v1
+        .merge(pages)
         .merge(hooks)
         .merge(ops)
         .fallback(middleware::not_found)

@@ -21,8 +21,8 @@ use crate::state::ApiState;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Security headers every answer carries. The API serves JSON, never a page, so the
-/// CSP allows nothing at all.
+/// Security headers every answer carries. The API serves JSON, so its CSP allows
+/// nothing at all; the command center's pages (`ui`) bring their own CSP and caching.
 const SECURITY_HEADERS: [(HeaderName, &str); 5] = [
     (
         header::CONTENT_SECURITY_POLICY,
@@ -95,7 +95,14 @@ pub(crate) async fn request_context(
         headers.insert(REQUEST_ID, value);
     }
     for (name, value) in SECURITY_HEADERS {
-        headers.insert(name, HeaderValue::from_static(value));
+        // a page of the command center sets its own policy and caching (`ui`)
+        let own = matches!(
+            name,
+            header::CONTENT_SECURITY_POLICY | header::CACHE_CONTROL
+        );
+        if !(own && headers.contains_key(&name)) {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
     }
     if state.config.behind_tls {
         headers.insert(

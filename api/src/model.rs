@@ -3,12 +3,14 @@
 //! Requests deny unknown fields (a typo is a 422 naming it). Responses are built from
 //! store rows here, so the wire format does not follow a column rename by accident.
 
+mod campaign;
 mod privacy;
 
+pub use campaign::*;
 pub use privacy::*;
 
 use chrono::{DateTime, Utc};
-use rex_store::{definitions, missions, steps};
+use rex_store::{attempts, definitions, missions, steps, timers};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -105,6 +107,72 @@ pub struct MissionSummary {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// The tenant the mission belongs to (the caller's).
+    pub tenant: String,
+    /// Steps done (succeeded or skipped) of the mission's steps so far.
+    pub progress: Progress,
+}
+
+/// How far a mission is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Progress {
+    /// Steps succeeded or skipped.
+    pub done: u32,
+    /// Steps the mission has (a fan-out step counts once).
+    pub total: u32,
+}
+
+impl Progress {
+    pub fn of(steps: &[&steps::Model]) -> Self {
+        Self {
+            done: steps
+                .iter()
+                .filter(|s| matches!(s.status.as_str(), "succeeded" | "skipped"))
+                .count() as u32,
+            total: steps.len() as u32,
+        }
+    }
+}
+
+/// One run of a step by a worker (its checkpoint).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AttemptView {
+    pub step: String,
+    pub attempt: i32,
+    pub agent: String,
+    /// `running`, `succeeded`, `failed`, `deferred` or `skipped`.
+    pub status: String,
+    pub error: Option<String>,
+    /// Whether a failure may be retried; null while running or on success.
+    pub retryable: Option<bool>,
+    #[schema(value_type = Option<Object>)]
+    pub output: Option<Value>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// finished_at − started_at, in milliseconds; null while running.
+    pub duration_ms: Option<i64>,
+}
+
+/// A durable timer armed for the mission (a delay, a timeout, a retry back-off, a
+/// signal's deadline…).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TimerView {
+    /// What fires, in the orchestrator's vocabulary (`delay`, `timeout`, `retry`, …).
+    pub kind: String,
+    pub step: Option<String>,
+    pub attempt: Option<i32>,
+    pub due_at: DateTime<Utc>,
+}
+
+/// A step of the mission's definition, for drawing its graph.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct GraphNode {
+    pub id: String,
+    /// `task`, `wait_until`, `wait_for` (a signal) or `fan_out`.
+    pub kind: String,
+    /// What it does: `agent.action`, the signal's name, …
+    pub label: String,
+    pub depends_on: Vec<String>,
 }
 
 /// A mission with its input, output and step timeline.
@@ -118,6 +186,13 @@ pub struct MissionDetail {
     pub output: Option<Value>,
     /// The steps in the definition's order.
     pub steps: Vec<StepView>,
+    /// Every attempt of every step, oldest first.
+    pub attempts: Vec<AttemptView>,
+    /// Timers armed now, soonest first.
+    pub timers: Vec<TimerView>,
+    /// The definition's steps and their dependencies (empty when the definition cannot
+    /// be read).
+    pub graph: Vec<GraphNode>,
 }
 
 /// One step of a mission.
@@ -247,6 +322,38 @@ impl From<&missions::Model> for MissionSummary {
             created_at: m.created_at,
             updated_at: m.updated_at,
             finished_at: m.finished_at,
+            tenant: m.tenant_id.clone(),
+            progress: Progress::default(),
+        }
+    }
+}
+
+impl From<&attempts::Model> for AttemptView {
+    fn from(a: &attempts::Model) -> Self {
+        Self {
+            step: a.step_id.clone(),
+            attempt: a.attempt,
+            agent: a.agent.clone(),
+            status: a.status.clone(),
+            error: a.error.clone(),
+            retryable: a.retryable,
+            output: a.output.clone(),
+            started_at: a.started_at,
+            finished_at: a.finished_at,
+            duration_ms: a
+                .finished_at
+                .map(|f| f.signed_duration_since(a.started_at).num_milliseconds()),
+        }
+    }
+}
+
+impl From<&timers::Model> for TimerView {
+    fn from(t: &timers::Model) -> Self {
+        Self {
+            kind: t.kind.clone(),
+            step: t.step_id.clone(),
+            attempt: t.attempt,
+            due_at: t.due_at,
         }
     }
 }

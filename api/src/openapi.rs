@@ -16,8 +16,8 @@ use crate::error::{ErrorBody, ProblemBody};
 use crate::model::*;
 use crate::routes::webhooks::{RejectedEventBody, WebhookAck};
 use crate::routes::{
-    agents, audit, definitions, domains, dry_run, events, leads, missions, ops, privacy, secrets,
-    unsubscribe, webhooks,
+    agents, audit, campaigns, definitions, domains, dry_run, events, leads, missions, ops, privacy,
+    secrets, unsubscribe, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -60,6 +60,8 @@ use crate::routes::{
         leads::get,
         dry_run::list,
         dry_run::get,
+        campaigns::list,
+        campaigns::report,
         unsubscribe::page,
         unsubscribe::one_click,
         ops::healthz,
@@ -83,6 +85,10 @@ use crate::routes::{
         StartRequest,
         StartedMission,
         MissionSummary,
+        Progress,
+        AttemptView,
+        TimerView,
+        GraphNode,
         MissionDetail,
         StepView,
         MissionPage,
@@ -109,6 +115,19 @@ use crate::routes::{
         MailboxView,
         DomainView,
         DomainList,
+        HealthThresholds,
+        CampaignList,
+        CampaignSummary,
+        Funnel,
+        MetricsView,
+        RatesView,
+        Significance,
+        BreachView,
+        VariantView,
+        ExperimentView,
+        TrendView,
+        RecommendationView,
+        CampaignReport,
         LeadImportRow,
         LeadImportRequest,
         RejectedRow,
@@ -132,6 +151,7 @@ use crate::routes::{
         (name = "agents", description = "the deployment's agents: queues, work in flight, error rates"),
         (name = "privacy", description = "the tenant's secrets, GDPR export and erasure of leads, the audit log; admin scope"),
         (name = "domains", description = "the caller's tenant's sending domains and mailboxes"),
+        (name = "campaigns", description = "the caller's tenant's campaigns and their analytics"),
         (name = "leads", description = "the caller's tenant's leads: import, list, read"),
         (name = "dry-run", description = "what provider stand-ins would have sent: DRY RUN, not sent"),
         (name = "unsubscribe", description = "one-click unsubscribe (RFC 8058); the signed token is the credential"),
@@ -169,7 +189,10 @@ struct CommonErrors;
 const ANY_V1: [(&str, &str); 5] = [
     ("400", "malformed request: bad JSON, path or header"),
     ("401", "missing, unknown or revoked API key"),
-    ("403", "the API key lacks the operation's scope"),
+    (
+        "403",
+        "the API key lacks the operation's scope; or, signed in with the session cookie, a change without its x-csrf-token",
+    ),
     ("429", "over the key's rate limit; see Retry-After"),
     (
         "503",

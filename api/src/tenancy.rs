@@ -10,8 +10,10 @@
 //! UUID once per request ([`domain_tenant`]) inside the same transaction.
 
 use rex_domain_store::DomainStoreError;
-use rex_store::{DatabaseTransaction, DbBackend, Store, StoreError, missions, steps};
-use sea_orm::{ConnectionTrait, Statement};
+use rex_store::{
+    DatabaseTransaction, DbBackend, Store, StoreError, attempts, missions, steps, timers,
+};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Statement};
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -59,6 +61,47 @@ pub(crate) async fn mission_with_steps(
     let steps = rex_store::load_steps(&txn, &[id]).await?;
     txn.commit().await?;
     Ok(Some((found, steps)))
+}
+
+/// A mission with everything its page shows, read in one transaction.
+pub(crate) struct Timeline {
+    pub mission: missions::Model,
+    pub steps: Vec<steps::Model>,
+    pub attempts: Vec<attempts::Model>,
+    pub timers: Vec<timers::Model>,
+}
+
+/// `tenant`'s mission `id` with its steps, attempts (oldest first) and armed timers
+/// (soonest first); `None` when it is another tenant's or does not exist.
+pub(crate) async fn mission_timeline(
+    store: &Store,
+    tenant: &str,
+    id: Uuid,
+) -> Result<Option<Timeline>, StoreError> {
+    let txn = begin(store, tenant).await?;
+    let Some(mission) = rex_store::tenant_mission(&txn, tenant, id).await? else {
+        txn.commit().await?;
+        return Ok(None);
+    };
+    let steps = rex_store::load_steps(&txn, &[id]).await?;
+    let attempts = attempts::Entity::find()
+        .filter(attempts::Column::MissionId.eq(id))
+        .order_by_asc(attempts::Column::StartedAt)
+        .order_by_asc(attempts::Column::Attempt)
+        .all(&txn)
+        .await?;
+    let timers = timers::Entity::find()
+        .filter(timers::Column::MissionId.eq(id))
+        .order_by_asc(timers::Column::DueAt)
+        .all(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(Some(Timeline {
+        mission,
+        steps,
+        attempts,
+        timers,
+    }))
 }
 
 /// The domain tables' id of the tenant `slug` (`tenants.id`), read in `txn`; `None`

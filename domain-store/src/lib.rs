@@ -74,7 +74,7 @@ pub use rate_limits::{
     hour_start, mailbox_sent_on, release_channel_slot, release_mailbox_slot, take_channel_slot,
     take_mailbox_slot,
 };
-pub use reporting::{CampaignEvents, campaign_events};
+pub use reporting::{CampaignEvents, campaign_events, list_campaigns};
 pub use secrets::{
     MAX_SECRET_LEN, ROTATE_BATCH, RotationReport, SECRET_NAMES, SecretInfo, SecretValue,
     delete_secret, get_secret, list_secrets, put_secret, rotate_secrets, secrets_per_key,

@@ -26,6 +26,22 @@ pub struct CampaignEvents {
     pub events: Vec<MessageEvent>,
 }
 
+/// The tenant's campaigns, newest first.
+pub async fn list_campaigns<C>(
+    c: &C,
+    tenant_id: Uuid,
+) -> Result<Vec<campaigns::Model>, DomainStoreError>
+where
+    C: ConnectionTrait,
+{
+    Ok(campaigns::Entity::find()
+        .filter(campaigns::Column::TenantId.eq(tenant_id))
+        .order_by_desc(campaigns::Column::CreatedAt)
+        .order_by_asc(campaigns::Column::Name)
+        .all(c)
+        .await?)
+}
+
 /// `SELECT id FROM campaigns WHERE tenant_id = ? AND name = ?`.
 fn campaign_ids(tenant_id: Uuid, campaign: &str) -> SelectStatement {
     Query::select()

@@ -404,4 +404,16 @@ pub struct DevArgs {
     /// Worker concurrency per agent.
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
+    /// Where to serve the API and the command center (`/ui/`); `off` serves neither.
+    #[arg(long, env = "REX_DEV_API_ADDR", default_value = "127.0.0.1:8080")]
+    pub api_addr: String,
+    /// Requests per minute per API key on the dev API (0: no limit). Higher than
+    /// `rex api`'s default: the command center's pages poll.
+    #[arg(long, default_value_t = 1200)]
+    pub api_rate_limit: u32,
+    /// The tenant of the key `rex dev` creates on its first start (printed once).
+    /// Default `default`: the tenant of missions started from the CLI, so the command
+    /// center shows them too.
+    #[arg(long, default_value = "default")]
+    pub dev_tenant: String,
 }

@@ -1,5 +1,7 @@
 //! The embedded mode: every component in this process, on SQLite and the in-process
 //! broker unless a database or RabbitMQ URL is configured. Same code path as production.
+//! `rex dev` also serves the API and the command center (`--api-addr`, default
+//! 127.0.0.1:8080) on the same engine, and makes a dev tenant key on its first start.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -215,7 +217,24 @@ pub async fn dev(g: &Global, args: DevArgs) -> anyhow::Result<ExitCode> {
         shutdown.clone(),
     )
     .await;
-    let embedded = Embedded::start(store, broker, args.concurrency, shutdown.clone(), None).await?;
+    let embedded = Embedded::start(
+        store.clone(),
+        broker.clone(),
+        args.concurrency,
+        shutdown.clone(),
+        None,
+    )
+    .await?;
+    if args.api_addr != "off" {
+        serve_api(
+            &args,
+            store,
+            embedded.engine.clone(),
+            broker,
+            shutdown.clone(),
+        )
+        .await?;
+    }
     for file in &args.files {
         let name = file.display().to_string();
         let bytes = std::fs::read(file).with_context(|| format!("cannot read {name}"))?;
@@ -223,10 +242,72 @@ pub async fn dev(g: &Global, args: DevArgs) -> anyhow::Result<ExitCode> {
         tracing::info!(definition = %reg.row.name, version = reg.row.version, "definition ready");
     }
     tracing::info!(
-        "rex dev is running (orchestrator + workers for {}); start missions with `rex missions start NAME`; Ctrl-C stops",
+        "rex dev is running (orchestrator + workers for {}); start missions with `rex missions start NAME` or from the command center; Ctrl-C stops",
         setup::known_agents().join(", ")
     );
     shutdown.cancelled().await;
     embedded.stop().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The API and the command center on `args.api_addr`, over the embedded engine, with a
+/// key for `args.dev_tenant` created (and printed) on the first start.
+async fn serve_api(
+    args: &DevArgs,
+    store: Store,
+    engine: Engine,
+    broker: Arc<dyn Broker>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(&args.api_addr)
+        .await
+        .with_context(|| format!("--api-addr {}: cannot listen", args.api_addr))?;
+    let addr = listener.local_addr()?;
+    dev_key(&store, &args.dev_tenant).await?;
+    let config = rex_api::ApiConfig {
+        rate_limit_per_minute: args.api_rate_limit,
+        agents: setup::known_agents(),
+        ..rex_api::ApiConfig::default()
+    };
+    // provider webhooks and tenant secrets as `rex api` takes them, when configured
+    let mut state = rex_api::ApiState::new(store, engine, broker, config)
+        .with_webhook_secrets(rex_api::EnvWebhookSecrets::from_env().into_arc());
+    match rex_domain_store::keyring::Keyring::from_env() {
+        Ok(keyring) => state = state.with_keyring(keyring),
+        Err(rex_domain_store::keyring::KeyringError::Disabled) => {}
+        Err(e) => return Err(e.into()),
+    }
+    tokio::spawn(async move {
+        if let Err(err) = rex_api::serve_on(listener, state, shutdown).await {
+            tracing::error!(error = %err, "api stopped");
+        }
+    });
+    eprintln!("command center: http://{addr}/ui/  (API: http://{addr}/v1, /openapi.json)");
+    Ok(())
+}
+
+/// Creates a key (read, write, admin) for `tenant` when it has none yet, and prints it:
+/// a key is shown once, so later starts print how to make another.
+async fn dev_key(store: &Store, tenant: &str) -> anyhow::Result<()> {
+    use rex_api::Scope;
+    let existing = rex_api::list_api_keys(store, tenant).await?;
+    if existing.iter().any(|k| k.revoked_at.is_none()) {
+        eprintln!(
+            "sign in with the key printed at the first start, or make one: \
+             rex api-keys create --tenant {tenant} --name me --scopes read,write,admin"
+        );
+        return Ok(());
+    }
+    let created = rex_api::create_api_key(
+        store,
+        tenant,
+        "rex dev",
+        &[Scope::Read, Scope::Write, Scope::Admin],
+    )
+    .await?;
+    eprintln!(
+        "dev API key for tenant {tenant} (shown once; sign in to the command center with it):\n{}",
+        created.key
+    );
+    Ok(())
 }

@@ -1,4 +1,6 @@
-//! Who is calling: `Authorization: Bearer rex_…` → the key's tenant and scopes.
+//! Who is calling: `Authorization: Bearer rex_…` → the key's tenant and scopes; or,
+//! from the command center in a browser, the same key kept in the session cookie
+//! ([`session`]), with a CSRF token required on every request that changes something.
 //!
 //! The middleware answers 401 for a missing, malformed, unknown or revoked key (the
 //! same message for each, so a caller learns nothing about which keys exist), applies
@@ -10,6 +12,7 @@
 mod cache;
 mod entity;
 mod keys;
+pub mod session;
 
 use std::fmt;
 use std::str::FromStr;
@@ -132,44 +135,74 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
 
 const BAD_KEY: &str = "missing or invalid API key: send `authorization: Bearer rex_…`";
 
-/// The authentication and rate-limit middleware of `/v1`.
+/// The principal of the key `presented` (a cached lookup), or `None` for a key that is
+/// malformed, unknown or revoked.
+pub(crate) async fn principal_for_key(
+    state: &ApiState,
+    presented: &str,
+) -> Result<Option<Principal>, ApiError> {
+    if !keys::looks_like_key(presented) {
+        return Ok(None);
+    }
+    let hash = keys::hash_key(presented);
+    let now = Instant::now();
+    if let Some(principal) = state.keys.get(&hash, now) {
+        return Ok(Some(principal));
+    }
+    let Some((key, tenant)) = keys::find_key(&state.store, &hash).await? else {
+        return Ok(None);
+    };
+    let principal = Principal {
+        key_id: key.id,
+        tenant_id: tenant.id,
+        tenant: tenant.slug,
+        scopes: key
+            .scopes
+            .split(',')
+            .filter_map(|s| s.parse().ok())
+            .collect(),
+    };
+    state.keys.put(hash, principal.clone(), now);
+    Ok(Some(principal))
+}
+
+/// The authentication and rate-limit middleware of `/v1` (and of the command center's
+/// session endpoints). A bearer key wins over the session cookie; a request
+/// authenticated by the cookie that is not GET, HEAD or OPTIONS needs its CSRF token
+/// (403 `csrf_failed` without it).
 pub(crate) async fn authenticate(
     State(state): State<ApiState>,
     mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
+    let bearer = req.headers().get(header::AUTHORIZATION).map(|v| {
+        v.to_str().ok().and_then(|v| {
             let (scheme, token) = v.trim().split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
         })
-        .filter(|token| keys::looks_like_key(token))
-        .ok_or_else(|| ApiError::unauthorized(BAD_KEY))?;
-    let hash = keys::hash_key(presented);
-    let now = Instant::now();
-    let principal = match state.keys.get(&hash, now) {
-        Some(principal) => principal,
-        None => {
-            let (key, tenant) = keys::find_key(&state.store, &hash)
-                .await?
-                .ok_or_else(|| ApiError::unauthorized(BAD_KEY))?;
-            let principal = Principal {
-                key_id: key.id,
-                tenant_id: tenant.id,
-                tenant: tenant.slug,
-                scopes: key
-                    .scopes
-                    .split(',')
-                    .filter_map(|s| s.parse().ok())
-                    .collect(),
-            };
-            state.keys.put(hash, principal.clone(), now);
-            principal
-        }
+    });
+    let (presented, by_cookie) = match bearer {
+        Some(token) => (token.ok_or_else(|| ApiError::unauthorized(BAD_KEY))?, false),
+        None => (
+            session::cookie_key(req.headers()).ok_or_else(|| ApiError::unauthorized(BAD_KEY))?,
+            true,
+        ),
     };
+    let principal = principal_for_key(&state, presented)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized(BAD_KEY))?;
+    if by_cookie
+        && !session::is_safe(req.method())
+        && !session::csrf_ok(presented, req.headers().get(session::CSRF_HEADER))
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "csrf_failed",
+            "a request signed in by the session cookie must carry its x-csrf-token",
+        )
+        .at("x-csrf-token"));
+    }
+    let now = Instant::now();
     if let Err(wait) = state.limiter.check(principal.key_id, now) {
         let mut e = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,

@@ -77,6 +77,11 @@ pub struct MailboxView {
     pub window_sent: u32,
     pub window_bounced: u32,
     pub window_complained: u32,
+    /// The window's hard bounces over its sends (at least 100, the sample floor), as
+    /// a fraction; compare with `thresholds.bounce`.
+    pub bounce_rate: f64,
+    /// The window's complaints over its sends (at least 1000), as a fraction.
+    pub complaint_rate: f64,
     pub created_at: DateTime<Utc>,
 }
 
@@ -93,6 +98,9 @@ pub struct DomainView {
     /// The warmup of its youngest mailbox.
     pub warmup: Warmup,
     pub mailboxes: Vec<MailboxView>,
+    /// Its mailboxes' windows together, as each mailbox's rates are counted.
+    pub bounce_rate: f64,
+    pub complaint_rate: f64,
     pub created_at: DateTime<Utc>,
 }
 
@@ -100,6 +108,30 @@ pub struct DomainView {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct DomainList {
     pub items: Vec<DomainView>,
+    pub thresholds: HealthThresholds,
+}
+
+/// The lines between health tiers, as fractions: a rate at or above `lines[i]` is
+/// worse than `tiers[i]` (`excellent`, `good`, `warning`, `paused`; beyond the last
+/// line, `blocked`). Bounces count over sent, complaints over delivered.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct HealthThresholds {
+    pub tiers: Vec<String>,
+    pub bounce: Vec<f64>,
+    pub complaint: Vec<f64>,
+}
+
+impl HealthThresholds {
+    pub fn current() -> Self {
+        use rex_domain::deliverability::{BOUNCE_LINES, COMPLAINT_LINES};
+        Self {
+            tiers: ["excellent", "good", "warning", "paused", "blocked"]
+                .map(str::to_owned)
+                .to_vec(),
+            bounce: BOUNCE_LINES.to_vec(),
+            complaint: COMPLAINT_LINES.to_vec(),
+        }
+    }
 }
 
 /// One lead of a JSON import: the fields of a CSV column each (see

@@ -11,7 +11,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use rex_domain::deliverability::{
-    HealthTier, MAX_DAILY_CAP, effective_daily_cap, warmup_daily_cap,
+    HealthTier, MAX_DAILY_CAP, SendStats, effective_daily_cap, warmup_daily_cap,
 };
 use rex_domain_store::entity::sending_domains;
 use rex_domain_store::{MailboxWithHealth, NewMailbox};
@@ -22,7 +22,8 @@ use super::{Reader, Writer};
 use crate::error::{ApiError, ErrorBody};
 use crate::json::{ApiJson, ApiPath, OptionalJson};
 use crate::model::{
-    DomainList, DomainRequest, DomainView, MailboxRequest, MailboxView, PauseRequest, Warmup,
+    DomainList, DomainRequest, DomainView, HealthThresholds, MailboxRequest, MailboxView,
+    PauseRequest, Warmup,
 };
 use crate::state::ApiState;
 use crate::tenancy;
@@ -91,6 +92,8 @@ fn mailbox_view(m: &MailboxWithHealth, now: DateTime<Utc>) -> MailboxView {
         window_sent: stats.sent,
         window_bounced: stats.hard_bounces,
         window_complained: stats.complaints,
+        bounce_rate: stats.bounce_rate(),
+        complaint_rate: stats.complaint_rate(),
         created_at: b.created_at,
     }
 }
@@ -114,6 +117,10 @@ fn domain_view(
             day: None,
             cap: None,
         });
+    let stats = boxes
+        .iter()
+        .filter(|m| m.mailbox.domain_id == d.id)
+        .fold(SendStats::default(), |acc, m| acc.combined(m.stats()));
     DomainView {
         id: d.id,
         domain: d.domain.clone(),
@@ -122,6 +129,8 @@ fn domain_view(
         paused_reason: d.paused_reason.clone(),
         warmup,
         mailboxes,
+        bounce_rate: stats.bounce_rate(),
+        complaint_rate: stats.complaint_rate(),
         created_at: d.created_at,
     }
 }
@@ -178,7 +187,10 @@ pub(crate) async fn list(
         None => Vec::new(),
     };
     commit(txn).await?;
-    Ok(Json(DomainList { items }))
+    Ok(Json(DomainList {
+        items,
+        thresholds: HealthThresholds::current(),
+    }))
 }
 
 /// Add a sending domain

@@ -17,8 +17,9 @@ use super::{Reader, Writer};
 use crate::error::{ApiError, ErrorBody};
 use crate::json::{ApiJson, ApiPath, ApiQuery, OptionalJson};
 use crate::model::{
-    ActionOutcome, CancelRequest, MissionDetail, MissionPage, MissionQuery, MissionSummary,
-    RetryRequest, SignalRequest, StartRequest, StartedMission, StepView,
+    ActionOutcome, AttemptView, CancelRequest, GraphNode, MissionDetail, MissionPage, MissionQuery,
+    MissionSummary, Progress, RetryRequest, SignalRequest, StartRequest, StartedMission, StepView,
+    TimerView,
 };
 use crate::state::ApiState;
 use crate::tenancy;
@@ -213,17 +214,26 @@ pub(crate) async fn list(
         },
     )
     .await?;
-    txn.commit().await.map_err(rex_store::StoreError::from)?;
     let next_cursor = if rows.len() as u64 > limit {
         rows.truncate(limit as usize);
         rows.last().map(|m| encode_cursor(m.created_at, m.id))
     } else {
         None
     };
-    Ok(Json(MissionPage {
-        items: rows.iter().map(MissionSummary::from).collect(),
-        next_cursor,
-    }))
+    let ids: Vec<Uuid> = rows.iter().map(|m| m.id).collect();
+    let steps = rex_store::load_steps(&txn, &ids).await?;
+    txn.commit().await.map_err(rex_store::StoreError::from)?;
+    let items = rows
+        .iter()
+        .map(|m| {
+            let mut summary = MissionSummary::from(m);
+            let own: Vec<&rex_store::steps::Model> =
+                steps.iter().filter(|s| s.mission_id == m.id).collect();
+            summary.progress = Progress::of(&own);
+            summary
+        })
+        .collect();
+    Ok(Json(MissionPage { items, next_cursor }))
 }
 
 /// Whether every database can compare with this time (PostgreSQL refuses some years
@@ -266,19 +276,54 @@ pub(crate) async fn get(
     Reader(principal): Reader,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<MissionDetail>, ApiError> {
-    let (mission, mut steps) = tenancy::mission_with_steps(&state.store, &principal.tenant, id)
+    let found = tenancy::mission_timeline(&state.store, &principal.tenant, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("mission {id} not found")))?;
+    let (mission, mut steps) = (found.mission, found.steps);
     // the definition's order; steps it does not name (never expected) go last
+    let mut graph = Vec::new();
     if let Ok(workflow) = state.engine.catalog().workflow(mission.definition_id).await {
         steps.sort_by_key(|s| workflow.step_index(&s.step_id).unwrap_or(usize::MAX));
+        graph = graph_of(&workflow);
     }
+    let mut summary = MissionSummary::from(&mission);
+    summary.progress = Progress::of(&steps.iter().collect::<Vec<_>>());
     Ok(Json(MissionDetail {
-        summary: MissionSummary::from(&mission),
+        summary,
         input: mission.input.clone(),
         output: mission.output.clone(),
         steps: steps.iter().map(StepView::from).collect(),
+        attempts: found.attempts.iter().map(AttemptView::from).collect(),
+        timers: found.timers.iter().map(TimerView::from).collect(),
+        graph,
     }))
+}
+
+/// The definition's steps as graph nodes, in the definition's order.
+fn graph_of(workflow: &rex_core::workflow::Workflow) -> Vec<GraphNode> {
+    use rex_core::workflow::StepKind;
+    workflow
+        .steps
+        .iter()
+        .map(|s| {
+            let (kind, label) = match &s.kind {
+                StepKind::Task { agent, action, .. } => ("task", format!("{agent}.{action}")),
+                StepKind::WaitUntil { .. } => ("wait_until", "wait until".to_owned()),
+                StepKind::WaitFor { signal, .. } => ("wait_for", format!("signal {signal}")),
+                StepKind::FanOut(_) => ("fan_out", "child missions".to_owned()),
+            };
+            GraphNode {
+                id: s.id.clone(),
+                kind: kind.to_owned(),
+                label,
+                depends_on: s
+                    .depends_on
+                    .iter()
+                    .filter_map(|&i| workflow.steps.get(i).map(|d| d.id.clone()))
+                    .collect(),
+            }
+        })
+        .collect()
 }
 
 /// Cancel a mission

@@ -2,6 +2,7 @@
 
 pub(crate) mod agents;
 pub(crate) mod audit;
+pub(crate) mod campaigns;
 pub(crate) mod definitions;
 pub(crate) mod domains;
 pub(crate) mod dry_run;

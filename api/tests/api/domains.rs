@@ -26,7 +26,13 @@ async fn scenario(api: &TestApi) {
     let a = api.keys.a.clone();
     let r = api.call("GET", "/v1/domains", Some(&a), None).await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
-    assert_eq!(r.body, json!({"items": []}));
+    assert_eq!(r.body["items"], json!([]));
+    // the lines between health tiers, for drawing rates against them
+    assert_eq!(
+        r.body["thresholds"]["bounce"],
+        json!([0.010, 0.015, 0.018, 0.030])
+    );
+    assert_eq!(r.body["thresholds"]["tiers"][4], "blocked");
 
     let r = api
         .call(

@@ -4,6 +4,7 @@
 mod agents;
 mod audit;
 mod bad_requests;
+mod campaigns;
 mod definitions;
 mod domain_bad_requests;
 mod domain_fixtures;
@@ -23,6 +24,7 @@ mod privacy;
 mod production;
 mod rls;
 mod secrets;
+mod ui;
 mod unsubscribe;
 mod webhook_keys;
 mod webhooks;

@@ -322,7 +322,7 @@ impl Engine {
                 };
                 let applied = machine::apply(&mut state, &workflow, event, now);
                 if let Some(reason) = applied.ignored {
-                    debug!(mission = %row.id, reason, "event ignored");
+                    debug!(rex.mission.id = %row.id, reason, "event ignored");
                     out.ignored += 1;
                     continue;
                 }
@@ -379,7 +379,7 @@ impl Engine {
             changed_missions.push(row);
         }
         for id in by_mission.keys() {
-            warn!(mission = %id, "event for an unknown mission dropped");
+            warn!(rex.mission.id = %id, "event for an unknown mission dropped");
             out.ignored += 1;
         }
 
@@ -547,7 +547,7 @@ impl Effects {
                 }
                 Command::Finish { status, .. } => {
                     metrics().mission_finished(&workflow.name, status.as_str());
-                    debug!(mission = %mission_id, %status, workflow = %workflow.name, "mission finished");
+                    debug!(rex.mission.id = %mission_id, %status, workflow = %workflow.name, "mission finished");
                     if let Some(link) = owner.parent {
                         self.outbox.push(child_finished_outbox(mission_id, link));
                     }

@@ -109,7 +109,7 @@ impl Engine {
                             match correlation_keys(&child_wf, &input) {
                                 Ok(k) => keys.push((id, k)),
                                 Err(e) => {
-                                    warn!(mission = %id, error = %e, "child correlation keys")
+                                    warn!(rex.mission.id = %id, error = %e, "child correlation keys")
                                 }
                             }
                             (state, applied.commands, input)

@@ -146,22 +146,8 @@ pub async fn run(g: &Global, args: BenchArgs) -> anyhow::Result<ExitCode> {
         Scenario::Missions => {}
     }
     let tmp = tempfile::tempdir()?;
-    let url = match &g.database_url {
-        Some(url) => url.clone(),
-        None => format!(
-            "sqlite://{}?mode=rwc",
-            tmp.path().join("bench.db").display()
-        ),
-    };
-    // A fresh namespace of queues for this run.
-    let g = Global {
-        queue_prefix: format!(
-            "{}-bench-{}",
-            g.queue_prefix,
-            &Uuid::new_v4().simple().to_string()[..8]
-        ),
-        ..g.clone()
-    };
+    let url = database_url(g, &tmp);
+    let g = namespaced(g);
     let store = setup::store(&g, Some(&url)).await?;
     let backend = backend_label(&url, &g);
     let memory = setup::embedded_broker(&g).await?;
@@ -538,6 +524,29 @@ impl Completions {
                 }
             }
         }
+    }
+}
+
+/// `REX_DATABASE_URL`, else a SQLite database in `tmp` (gone with it).
+fn database_url(g: &Global, tmp: &tempfile::TempDir) -> String {
+    match &g.database_url {
+        Some(url) => url.clone(),
+        None => format!(
+            "sqlite://{}?mode=rwc",
+            tmp.path().join("bench.db").display()
+        ),
+    }
+}
+
+/// `g` with a fresh namespace of queues for this run (`{prefix}-bench-{random}`).
+fn namespaced(g: &Global) -> Global {
+    Global {
+        queue_prefix: format!(
+            "{}-bench-{}",
+            g.queue_prefix,
+            &Uuid::new_v4().simple().to_string()[..8]
+        ),
+        ..g.clone()
     }
 }
 

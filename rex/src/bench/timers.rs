@@ -25,7 +25,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::{BenchArgs, rss_mib};
+use super::{BenchArgs, namespaced, rss_mib};
 use crate::cli::Global;
 use crate::setup;
 
@@ -75,14 +75,7 @@ pub(super) async fn run(g: &Global, args: &BenchArgs) -> anyhow::Result<ExitCode
         .filter(|u| u.starts_with("postgres"))
         .context("the timers bench needs PostgreSQL: set REX_DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/rex_bench?sslmode=disable)")?;
     anyhow::ensure!(args.timers > 0, "--timers must be at least 1");
-    let g = Global {
-        queue_prefix: format!(
-            "{}-bench-{}",
-            g.queue_prefix,
-            &Uuid::new_v4().simple().to_string()[..8]
-        ),
-        ..g.clone()
-    };
+    let g = namespaced(g);
     let store = setup::store(&g, Some(&url)).await?;
     let memory = setup::embedded_broker(&g).await?;
     let broker = || async {

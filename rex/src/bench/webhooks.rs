@@ -30,7 +30,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::{BenchArgs, backend_label, pct};
+use super::{BenchArgs, backend_label, database_url, namespaced, pct};
 use crate::cli::Global;
 use crate::setup;
 
@@ -56,21 +56,8 @@ pub(super) async fn run(g: &Global, args: &BenchArgs) -> anyhow::Result<ExitCode
     anyhow::ensure!(args.connections > 0, "--connections must be at least 1");
     anyhow::ensure!(args.duration > 0.0, "--duration must be positive");
     let tmp = tempfile::tempdir()?;
-    let url = match &g.database_url {
-        Some(url) => url.clone(),
-        None => format!(
-            "sqlite://{}?mode=rwc",
-            tmp.path().join("bench.db").display()
-        ),
-    };
-    let g = Global {
-        queue_prefix: format!(
-            "{}-bench-{}",
-            g.queue_prefix,
-            &Uuid::new_v4().simple().to_string()[..8]
-        ),
-        ..g.clone()
-    };
+    let url = database_url(g, &tmp);
+    let g = namespaced(g);
     let store = setup::store(&g, Some(&url)).await?;
     let broker = setup::embedded_broker(&g).await?;
     broker.declare(&[]).await?;

@@ -70,6 +70,7 @@ impl Agent for Analytics {
     async fn run(&self, ctx: &TaskContext, input: Value) -> Result<Value, StepError> {
         let span = crate::action_span("analytics", ctx);
         async {
+            let input = crate::scoped_input(ctx, input)?;
             let obj = input::object(&input)?;
             match ctx.action.as_str() {
                 "report" => self.report(obj).await,

@@ -78,6 +78,7 @@ impl Agent for Deliverability {
     async fn run(&self, ctx: &TaskContext, input: Value) -> Result<Value, StepError> {
         let span = crate::action_span("deliverability", ctx);
         async {
+            let input = crate::scoped_input(ctx, input)?;
             let obj = input::object(&input)?;
             let now = self.clock.now();
             let tenant = crate::tenant_id(&self.store, obj, &self.tenant, now).await?;

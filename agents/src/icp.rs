@@ -106,6 +106,7 @@ impl Agent for Icp {
     async fn run(&self, ctx: &TaskContext, input: Value) -> Result<Value, StepError> {
         let span = crate::action_span("icp", ctx);
         async {
+            let input = crate::scoped_input(ctx, input)?;
             let obj = input::object(&input)?;
             match ctx.action.as_str() {
                 "segment" => segment(obj).await,

@@ -184,7 +184,41 @@ pub(crate) fn store_error(context: &str, e: &DomainStoreError) -> StepError {
     }
 }
 
+/// The task's input bound to the tenant its mission belongs to (`ctx.tenant`), so that
+/// every action reading the input's `tenant` acts for that tenant alone.
+///
+/// A mission started through the HTTP API belongs to its key's tenant: its tasks act
+/// for it, and an input `tenant` naming another is refused (permanently, naming both)
+/// — else a tenant could import into, send from or read another's book by writing its
+/// slug into a step's input. The operator's own missions (tenant
+/// [`rex_core::protocol::DEFAULT_TENANT`]: the CLI, `rex dev`, the demo) serve every
+/// tenant, so theirs pass unchanged: the input's `tenant`, else the configured one.
+pub(crate) fn scoped_input(
+    ctx: &TaskContext,
+    mut input: serde_json::Value,
+) -> Result<serde_json::Value, StepError> {
+    if ctx.tenant == rex_core::protocol::DEFAULT_TENANT {
+        return Ok(input);
+    }
+    let Some(obj) = input.as_object_mut() else {
+        return Ok(input); // refused by the action's own `input::object`
+    };
+    match obj.get("tenant") {
+        None | Some(serde_json::Value::Null) => {
+            obj.insert("tenant".to_owned(), ctx.tenant.clone().into());
+            Ok(input)
+        }
+        Some(serde_json::Value::String(named)) if *named == ctx.tenant => Ok(input),
+        Some(named) => Err(StepError::permanent(format!(
+            "input.tenant: {named} is not this mission's tenant \"{}\": a mission acts for \
+             its own tenant only",
+            ctx.tenant
+        ))),
+    }
+}
+
 /// The task's tenant: input `tenant` (a slug), else `default`; created on first use.
+/// Agents pass their input through [`scoped_input`] first.
 pub(crate) async fn tenant_id(
     store: &Store,
     input: &input::Obj,
@@ -208,6 +242,7 @@ pub(crate) fn action_span(agent: &'static str, ctx: &TaskContext) -> tracing::Sp
         rex.mission.id = %ctx.mission_id,
         rex.step.id = %ctx.step_id,
         rex.step.attempt = i64::from(ctx.attempt),
+        rex.tenant = %ctx.tenant,
         // recorded by the agents that act on one lead: its CRM id and the ledger's
         // hash of the address, never the address itself
         rex.lead = tracing::field::Empty,
@@ -233,5 +268,61 @@ pub(crate) fn check_cancel(ctx: &TaskContext, done: usize, total: usize) -> Resu
         )))
     } else {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use tokio_util::sync::CancellationToken;
+
+    fn ctx(tenant: &str) -> TaskContext {
+        TaskContext {
+            mission_id: "m".into(),
+            step_id: "s".into(),
+            attempt: 1,
+            action: "import".into(),
+            idempotency_key: "m:s:1".into(),
+            tenant: tenant.into(),
+            cancel: CancellationToken::new(),
+        }
+    }
+
+    #[test]
+    fn a_tenants_mission_acts_for_that_tenant() {
+        let scoped = scoped_input(&ctx("acme"), json!({"leads": []})).unwrap();
+        assert_eq!(scoped, json!({"leads": [], "tenant": "acme"}));
+        let scoped = scoped_input(&ctx("acme"), json!({"tenant": null})).unwrap();
+        assert_eq!(scoped, json!({"tenant": "acme"}));
+        let named = json!({"tenant": "acme", "leads": [1]});
+        assert_eq!(scoped_input(&ctx("acme"), named.clone()).unwrap(), named);
+    }
+
+    #[test]
+    fn a_tenants_mission_cannot_name_another_tenant() {
+        for other in [json!("globex"), json!("default"), json!(7), json!(["acme"])] {
+            let err = scoped_input(&ctx("acme"), json!({"tenant": other})).unwrap_err();
+            assert!(!err.retryable, "{other}");
+            assert!(
+                err.message.starts_with("input.tenant: ")
+                    && err.message.contains("not this mission's tenant \"acme\""),
+                "{}",
+                err.message
+            );
+        }
+    }
+
+    #[test]
+    fn the_operators_missions_act_for_the_tenant_they_name() {
+        for input in [
+            json!({"tenant": "globex"}),
+            json!({"leads": []}),
+            json!([1]),
+        ] {
+            assert_eq!(scoped_input(&ctx("default"), input.clone()).unwrap(), input);
+        }
+        // not an object: left for the action to refuse with its own message
+        assert_eq!(scoped_input(&ctx("acme"), json!("x")).unwrap(), json!("x"));
     }
 }

@@ -184,6 +184,7 @@ impl Agent for Outreach {
     async fn run(&self, ctx: &TaskContext, input: Value) -> Result<Value, StepError> {
         let span = crate::action_span("outreach", ctx);
         async {
+            let input = crate::scoped_input(ctx, input)?;
             let obj = input::object(&input)?;
             match ctx.action.as_str() {
                 "send" => self.send(ctx, obj).await,

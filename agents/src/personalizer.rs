@@ -89,6 +89,7 @@ impl Agent for Personalizer {
     async fn run(&self, ctx: &TaskContext, input: Value) -> Result<Value, StepError> {
         let span = crate::action_span("personalizer", ctx);
         async {
+            let input = crate::scoped_input(ctx, input)?;
             let obj = input::object(&input)?;
             match ctx.action.as_str() {
                 "personalize" => self.personalize(ctx, obj).await,

@@ -150,6 +150,7 @@ impl Agent for Scraper {
     async fn run(&self, ctx: &TaskContext, input: Value) -> Result<Value, StepError> {
         let span = crate::action_span("scraper", ctx);
         async {
+            let input = crate::scoped_input(ctx, input)?;
             let obj = input::object(&input)?;
             match ctx.action.as_str() {
                 "enrich" => self.enrich(ctx, obj).await,

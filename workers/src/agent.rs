@@ -59,6 +59,8 @@ pub struct TaskContext {
     pub action: String,
     /// Unique per attempt; pass it to providers that accept one.
     pub idempotency_key: String,
+    /// The slug of the tenant the mission belongs to, which the task acts for.
+    pub tenant: String,
     /// Cancelled when the step's mission has ended (cancelled, failed) — seen within
     /// the worker's `cancel_poll`, 2 s by default — or when the worker shuts down and
     /// the grace period ran out. A long-running agent should stop soon after: what it

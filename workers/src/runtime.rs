@@ -622,6 +622,7 @@ async fn run_agent(
         attempt: task.attempt,
         action: task.action.clone(),
         idempotency_key: task.idempotency_key.clone(),
+        tenant: task.tenant.clone(),
         cancel,
     };
     let agent = agent.clone();

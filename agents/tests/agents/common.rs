@@ -17,6 +17,7 @@ pub fn ctx(action: &str) -> TaskContext {
         attempt: 1,
         action: action.into(),
         idempotency_key: "m:s:1".into(),
+        tenant: "default".into(),
         cancel: CancellationToken::new(),
     }
 }

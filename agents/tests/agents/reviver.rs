@@ -285,6 +285,7 @@ mod on_the_store {
     on_both_backends!(
         import_persists_the_demo_leads_and_their_suppressions_once,
         a_row_the_store_refuses_is_rejected_with_its_row_and_field,
+        a_tenants_mission_imports_for_that_tenant_only,
     );
 
     fn reviver(store: &Store) -> Reviver {
@@ -396,6 +397,44 @@ mod on_the_store {
                 .await?
                 .is_some()
         );
+        Ok(())
+    }
+
+    /// A mission started through the API by tenant `acme` acts for `acme`: an input
+    /// naming another tenant is refused and writes nothing anywhere.
+    async fn a_tenants_mission_imports_for_that_tenant_only(store: &Store) -> anyhow::Result<()> {
+        let c = store.conn();
+        let mut task = ctx("import");
+        task.tenant = "acme".into();
+        let leads = json!([reachable_lead("lead-1")]);
+        let err = reviver(store)
+            .run(&task, json!({"tenant": "other", "leads": leads}))
+            .await
+            .unwrap_err();
+        assert!(!err.retryable);
+        assert!(
+            err.message
+                .starts_with(r#"input.tenant: "other" is not this mission's tenant "acme""#),
+            "{}",
+            err.message
+        );
+        assert!(
+            tenant_by_slug(c, "other").await?.is_none(),
+            "not even created"
+        );
+
+        let out = reviver(store).run(&task, json!({"leads": leads})).await?;
+        assert_eq!(out["counts"]["inserted"], json!(1), "{out:#}");
+        let acme = tenant_by_slug(c, "acme").await?.expect("acme's row").id;
+        assert!(lead_by_external_id(c, acme, "lead-1").await?.is_some());
+        // the reviver's configured tenant ("default") got nothing
+        if let Some(default) = tenant_by_slug(c, "default").await? {
+            assert!(
+                lead_by_external_id(c, default.id, "lead-1")
+                    .await?
+                    .is_none()
+            );
+        }
         Ok(())
     }
 }

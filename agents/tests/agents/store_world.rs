@@ -42,6 +42,7 @@ pub fn task(action: &str, mission: &str, step: &str, attempt: u32) -> TaskContex
         attempt,
         action: action.into(),
         idempotency_key: format!("{mission}:{step}:{attempt}"),
+        tenant: "default".into(),
         cancel: CancellationToken::new(),
     }
 }

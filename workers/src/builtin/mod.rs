@@ -137,6 +137,7 @@ mod tests {
             attempt,
             action: "fail".into(),
             idempotency_key: format!("m:s:{attempt}"),
+            tenant: "default".into(),
             cancel: CancellationToken::new(),
         }
     }

@@ -39,6 +39,18 @@ pub struct TaskMessage {
     /// `mission:step:attempt`; also the AMQP message id.
     pub idempotency_key: String,
     pub dispatched_at: DateTime<Utc>,
+    /// The slug of the tenant the mission belongs to: the one the task acts for.
+    /// [`DEFAULT_TENANT`] on a message published before the field existed.
+    #[serde(default = "default_tenant")]
+    pub tenant: String,
+}
+
+/// The tenant of missions started outside the HTTP API (the CLI, `rex dev`, the
+/// demo): the operator's own, whose tasks may act for any tenant they name.
+pub const DEFAULT_TENANT: &str = "default";
+
+fn default_tenant() -> String {
+    DEFAULT_TENANT.to_owned()
 }
 
 /// A worker's answer for one attempt, as published to the results queue.

@@ -493,6 +493,7 @@ impl Effects {
             mission_id,
             workflow,
             trace_context,
+            tenant_id,
             ..
         } = owner;
         if state.status.is_terminal() {
@@ -519,6 +520,7 @@ impl Effects {
                         action: task.action,
                         input: task.input,
                         dispatched_at: now,
+                        tenant: tenant_id.to_owned(),
                     };
                     let trace = trace_context.map(|stored| trace_dispatch(stored, &message));
                     let mut row = task_outbox(mission_id, message);

@@ -163,6 +163,7 @@ steps:
         input: json!({"v": 1}),
         idempotency_key: key.clone(),
         dispatched_at: chrono::Utc::now(),
+        tenant: rex_core::protocol::DEFAULT_TENANT.into(),
     };
     let result = ResultMessage {
         mission_id: id.to_string(),
@@ -393,7 +394,69 @@ steps:
     h.finish().await;
 }
 
+/// A task carries its mission's tenant, which the agents act for.
+async fn a_task_names_its_missions_tenant(backend: Backend) {
+    let h = Harness::new(backend).await;
+    h.push(DIAMOND).await;
+    let start = || rex_engine::StartMission {
+        definition: "diamond".into(),
+        input: json!({}),
+        ..rex_engine::StartMission::default()
+    };
+    let acme = h
+        .engine
+        .start_mission_for("acme", start())
+        .await
+        .unwrap()
+        .id;
+    let operator = h.engine.start_mission(start()).await.unwrap().id;
+    // the first step's tasks, as a worker receives them
+    let mut queue = h
+        .broker()
+        .await
+        .consume(Destination::Agent("echo".into()), 2)
+        .await
+        .unwrap();
+    let mut tenants = std::collections::BTreeMap::new();
+    while tenants.len() < 2 {
+        let delivery = tokio::time::timeout(Duration::from_secs(10), queue.next())
+            .await
+            .expect("both tasks published")
+            .unwrap();
+        let task: TaskMessage = serde_json::from_slice(&delivery.message.body).unwrap();
+        assert_eq!(task.step_id, "a");
+        tenants.insert(task.mission_id, task.tenant);
+    }
+    queue.close().await;
+    assert_eq!(
+        tenants,
+        [
+            (acme.to_string(), "acme".to_owned()),
+            (operator.to_string(), "default".to_owned())
+        ]
+        .into()
+    );
+    // a task published before the field existed acts for the operator's tenant
+    let mut old = serde_json::to_value(TaskMessage {
+        mission_id: acme.to_string(),
+        step_id: "a".into(),
+        attempt: 1,
+        agent: "echo".into(),
+        action: "echo".into(),
+        input: json!({}),
+        idempotency_key: format!("{acme}:a:1"),
+        dispatched_at: chrono::Utc::now(),
+        tenant: "acme".into(),
+    })
+    .unwrap();
+    old.as_object_mut().unwrap().remove("tenant");
+    let old: TaskMessage = serde_json::from_value(old).unwrap();
+    assert_eq!(old.tenant, rex_store::missions::DEFAULT_TENANT);
+    h.finish().await;
+}
+
 both_backends!(
+    a_task_names_its_missions_tenant,
     a_queued_task_of_a_cancelled_mission_never_runs,
     diamond_completes_with_parallel_branches,
     retryable_failures_back_off_then_succeed,

@@ -40,6 +40,7 @@ mod m20260301_000035_tenant_secrets;
 mod m20260301_000036_audit_log;
 mod m20260301_000037_lead_erasure;
 mod m20260301_000038_attempt_finished_index;
+mod m20260302_000039_mission_timeline;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -79,6 +80,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260301_000036_audit_log::Migration),
             Box::new(m20260301_000037_lead_erasure::Migration),
             Box::new(m20260301_000038_attempt_finished_index::Migration),
+            Box::new(m20260302_000039_mission_timeline::Migration),
         ]
     }
 }

@@ -57,6 +57,21 @@ async fn visible(store: &Store, tenant: Option<&str>) -> Vec<Uuid> {
         .collect()
 }
 
+/// Whether `rex_mission_timeline(tenant, id)` found the mission.
+async fn timeline(store: &Store, tenant: &str, id: Uuid) -> bool {
+    let row = store
+        .conn()
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT rex_mission_timeline($1, $2) IS NOT NULL AS found",
+            [tenant.into(), id.into()],
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get::<bool>("", "found").unwrap()
+}
+
 async fn scenario(api: &TestApi, role: &str) {
     api.push(WAITER).await;
     let ours = api.start(&api.keys.a, "waiter", json!({})).await;
@@ -67,7 +82,8 @@ async fn scenario(api: &TestApi, role: &str) {
     owner
         .execute_unprepared(&format!(
             "CREATE ROLE \"{role}\" LOGIN NOSUPERUSER NOBYPASSRLS; \
-             GRANT SELECT, UPDATE ON missions TO \"{role}\";"
+             GRANT SELECT, UPDATE ON missions TO \"{role}\"; \
+             GRANT SELECT ON steps, attempts, timers TO \"{role}\";"
         ))
         .await
         .unwrap();
@@ -89,6 +105,22 @@ async fn scenario(api: &TestApi, role: &str) {
     let mut all = vec![ours, theirs];
     all.sort();
     assert_eq!(visible(&plain, None).await, all);
+
+    // the mission page's one-statement read (migration 000039) keeps to the tenant it
+    // names, and leaves no tenant set on the pooled connection
+    assert!(timeline(&plain, "acme", ours).await);
+    assert!(!timeline(&plain, "acme", theirs).await);
+    assert!(timeline(&plain, "globex", theirs).await);
+    let after = plain
+        .conn()
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT coalesce(current_setting('app.tenant_id', true), '') AS tenant",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.try_get::<String>("", "tenant").unwrap(), "");
 
     // nor can acme write globex's row, even by id
     let txn = plain.conn().begin().await.unwrap();

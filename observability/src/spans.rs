@@ -12,8 +12,10 @@
 
 use std::fmt::Display;
 
+use opentelemetry::trace::TraceContextExt;
 use tracing::Span;
 use tracing::field::Empty;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::redact::redact_pii;
 
@@ -82,10 +84,25 @@ pub fn mission_span(mission_id: &str, workflow: &str, version: u32) -> Span {
         rex.mission.id = mission_id,
         rex.workflow.name = workflow,
         rex.workflow.version = i64::from(version),
+        rex.mission.replay_of = Empty,
         otel.status_code = Empty,
         otel.status_description = Empty,
         error.type = Empty,
     )
+}
+
+/// Marks a [`mission_span`] whose start was answered by an existing mission (a repeated
+/// idempotency key): renamed `mission start replayed {workflow}`, `rex.mission.id` and
+/// `rex.mission.replay_of` name the mission that answered, so the exported span never
+/// names a mission that does not exist.
+pub fn record_mission_replay(span: &Span, workflow: &str, existing_mission_id: &str) {
+    // The span's context exists already (its trace context was stored), so the name
+    // is changed on the OpenTelemetry span itself: recording `otel.name` would not.
+    span.context()
+        .span()
+        .update_name(format!("mission start replayed {workflow}"));
+    span.record("rex.mission.id", existing_mission_id);
+    span.record("rex.mission.replay_of", existing_mission_id);
 }
 
 /// The orchestrator deciding to run one attempt of a step: parent of the publish

@@ -190,6 +190,13 @@ impl Engine {
             if let Some(key) = &req.idempotency_key
                 && let Some(existing) = self.store.find_mission_by_idempotency_key(key).await?
             {
+                spans::record_mission_replay(
+                    &mission_span,
+                    &workflow.name,
+                    &existing.id.to_string(),
+                );
+                tracing::Span::current()
+                    .record("rex.mission.id", tracing::field::display(existing.id));
                 return same_submission(existing, &registered.row.id, &mission_input, key);
             }
             return Err(err.into());

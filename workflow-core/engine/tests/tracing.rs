@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use fake_opentelemetry_collector::{ExportedSpan, FakeCollectorServer};
+use rex_engine::StartMission;
 use rex_observability::{Export, LogFormat, TelemetryConfig, init_telemetry};
 use serde_json::json;
 use support::{Backend, Harness};
@@ -69,6 +70,19 @@ steps:
         .clone()
         .expect("the mission stores its trace context");
 
+    // A start repeated with its idempotency key is answered by the first mission: its
+    // span names that mission, never the id it would have had.
+    h.push("{name: replayed, version: 1, steps: [{id: only, agent: noop, action: noop}]}")
+        .await;
+    let keyed = || StartMission {
+        definition: "replayed".into(),
+        idempotency_key: Some("tracing-replay".into()),
+        ..StartMission::default()
+    };
+    let first = h.engine.start_mission(keyed()).await.expect("first start");
+    let again = h.engine.start_mission(keyed()).await.expect("second start");
+    assert_eq!((again.id, again.created), (first.id, false));
+
     guard.force_flush().expect("flush");
     let mission_id = id.to_string();
     // mission + per step (dispatch, publish, process, step) + the results' publish spans.
@@ -83,7 +97,10 @@ steps:
             .iter()
             .filter(|s| s.name.starts_with("step ") && has_attr(s, "rex.mission.id", &mission_id))
             .count();
-        if steps >= 3 {
+        let replayed = spans
+            .iter()
+            .any(|s| s.name == "mission start replayed replayed");
+        if steps >= 3 && replayed {
             break;
         }
     }
@@ -136,6 +153,40 @@ steps:
         assert_eq!(
             dispatch.parent_span_id, mission.span_id,
             "{step} was dispatched under the mission's stored context"
+        );
+    }
+
+    let replay = spans
+        .iter()
+        .find(|s| s.name == "mission start replayed replayed")
+        .unwrap_or_else(|| {
+            panic!(
+                "the repeated start's span among {:?}",
+                spans
+                    .iter()
+                    .filter(|s| s.name.starts_with("mission"))
+                    .map(|s| (&s.name, attr(s, "rex.mission.id")))
+                    .collect::<Vec<_>>()
+            )
+        });
+    let first_id = first.id.to_string();
+    assert!(
+        has_attr(replay, "rex.mission.id", &first_id),
+        "{:?}",
+        replay.attributes
+    );
+    assert!(has_attr(replay, "rex.mission.replay_of", &first_id));
+    let started: Vec<&str> = spans
+        .iter()
+        .filter(|s| s.name.starts_with("mission "))
+        .filter_map(|s| attr(s, "rex.mission.id"))
+        .collect();
+    for named in &started {
+        assert!(
+            [&mission_id, &first_id]
+                .iter()
+                .any(|m| named.contains(m.as_str())),
+            "a mission span names {named}, which is neither started mission"
         );
     }
     h.finish().await;

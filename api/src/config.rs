@@ -6,8 +6,13 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiConfig {
     /// Requests per minute each API key may make, as a token bucket that refills
-    /// continuously (bursts up to the same number). 0 disables the limit. Default 100.
+    /// continuously (bursts up to the same number), shared by every replica serving on
+    /// the same database (`ratelimit` module). 0 disables the limit. Default 100.
     pub rate_limit_per_minute: u32,
+    /// How often a serving API adds the requests it let through to the keys' shared
+    /// buckets and reads back what every replica took (`ratelimit` module). Default
+    /// 250 ms: replicas together may let a key through this long before they see it.
+    pub rate_limit_sync: Duration,
     /// Largest request body accepted, in bytes; larger answers 413. Default 2 MiB
     /// (a definition may be up to 1 MiB of text, and JSON escapes it).
     pub body_limit: usize,
@@ -50,6 +55,7 @@ impl Default for ApiConfig {
     fn default() -> Self {
         Self {
             rate_limit_per_minute: 100,
+            rate_limit_sync: Duration::from_millis(250),
             body_limit: 2 * 1024 * 1024,
             max_json_depth: 64,
             cors_origins: Vec::new(),

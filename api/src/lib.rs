@@ -258,10 +258,20 @@ pub async fn serve_on(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     state.shutdown = shutdown.child_token();
+    let sync = state.limiter.clone().spawn_sync(
+        state.store.clone(),
+        state.config.rate_limit_sync,
+        state.shutdown.clone(),
+    );
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "api listening on http://{addr}");
     }
-    axum::serve(listener, router(state))
+    let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+        .await;
+    if let Some(sync) = sync {
+        // its last pass sends what this process let through
+        let _ = sync.await;
+    }
+    served
 }

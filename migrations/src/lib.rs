@@ -41,6 +41,7 @@ mod m20260301_000036_audit_log;
 mod m20260301_000037_lead_erasure;
 mod m20260301_000038_attempt_finished_index;
 mod m20260302_000039_mission_timeline;
+mod m20260303_000040_api_rate_buckets;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -81,6 +82,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260301_000037_lead_erasure::Migration),
             Box::new(m20260301_000038_attempt_finished_index::Migration),
             Box::new(m20260302_000039_mission_timeline::Migration),
+            Box::new(m20260303_000040_api_rate_buckets::Migration),
         ]
     }
 }

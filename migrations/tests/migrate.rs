@@ -33,6 +33,7 @@ async fn migrations_apply_twice_and_roll_back() {
         tables(&db).await,
         [
             "api_keys",
+            "api_rate_buckets",
             "attempts",
             "audit_log",
             "campaigns",
@@ -76,5 +77,5 @@ async fn migrations_apply_twice_and_roll_back() {
     Migrator::down(&db, None).await.expect("down");
     assert_eq!(tables(&db).await, ["seaql_migrations"]);
     Migrator::up(&db, None).await.expect("up after down");
-    assert_eq!(tables(&db).await.len(), 32);
+    assert_eq!(tables(&db).await.len(), 33);
 }

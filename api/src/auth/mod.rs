@@ -202,8 +202,16 @@ pub(crate) async fn authenticate(
         )
         .at("x-csrf-token"));
     }
-    let now = Instant::now();
-    if let Err(wait) = state.limiter.check(principal.key_id, now) {
+    if !state.limiter.knows(principal.key_id)
+        && let Err(e) = state.limiter.load(&state.store, principal.key_id).await
+    {
+        // limited from a full bucket, by this replica alone, until the next sync
+        tracing::warn!(error = %e, "reading the key's shared rate-limit bucket failed");
+    }
+    if let Err(wait) = state
+        .limiter
+        .check(principal.key_id, crate::ratelimit::wall_clock())
+    {
         let mut e = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",

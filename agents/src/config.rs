@@ -9,6 +9,7 @@
 //! | `APOLLO_API_KEY`, `APOLLO_BASE_URL`, `APOLLO_REVEAL_PHONE` | Apollo people match | none: dry-run stand-in |
 //! | `SENDGRID_API_KEY`, `SENDGRID_BASE_URL`, `SENDGRID_SANDBOX` | outreach email | none: dry-run stand-in |
 //! | `TWILIO_ACCOUNT_SID`, `TWILIO_AUTH_TOKEN`, `TWILIO_FROM_NUMBER` / `TWILIO_MESSAGING_SERVICE_SID` | outreach SMS | none: dry-run stand-in |
+//! | `REX_SECRETS_KEYS` | the keyring that opens tenants' stored provider credentials (`rex_domain_store::keyring`; the API's value) | none: tenants' stored credentials cannot be opened (their calls fail, never use the above) |
 //! | `REX_TENANT` | tenant slug of tasks that name none (created on first use) | `default` |
 //! | `REX_SENDER_COMPANY` | company named in the email footer and the Art. 14 notice | `Rex` |
 //! | `REX_POSTAL_ADDRESS` | postal address of the footer (CAN-SPAM) | none: live email refused, dry-run uses a placeholder |
@@ -19,8 +20,13 @@
 //! The LLM is configured when a base URL or a key is set; Hunter and Apollo when their
 //! key is set; SendGrid and Twilio when their credentials are set. Anything unset runs
 //! in dry-run.
+//!
+//! A tenant that stored its own credentials (`/v1/secrets`) has its calls made with
+//! them instead ([`crate::credentials`]): on the endpoints, sender and model above, never
+//! mixed with the credentials above.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use rex_adapters::clock::{Clock, SystemClock};
 use rex_adapters::enrichment::{ApolloConfig, HunterConfig};
@@ -31,6 +37,9 @@ use rex_adapters::twilio::TwilioConfig;
 use rex_adapters::{DryRunLog, UsageSink};
 
 use rex_domain::unsubscribe::SigningKey;
+use rex_domain_store::keyring::{KEYS_ENV, Keyring, KeyringError};
+
+use crate::credentials::{CREDENTIALS_TTL, TenantDefaults};
 
 use crate::error::AgentsError;
 
@@ -54,6 +63,14 @@ pub struct AgentsConfig {
     pub sendgrid: Option<SendGridConfig>,
     pub twilio: Option<TwilioConfig>,
     pub outreach: OutreachSettings,
+    /// Opens tenants' stored credentials. `None` (`REX_SECRETS_KEYS` unset): a tenant
+    /// that stored credentials gets a step error, never the environment's.
+    pub keyring: Option<Arc<Keyring>>,
+    /// Endpoints, sender and model a tenant's own credentials are used with (the
+    /// variables above, without their credentials).
+    pub tenant_defaults: TenantDefaults,
+    /// How long a tenant's clients are remembered. Default [`CREDENTIALS_TTL`] (30 s).
+    pub credentials_ttl: Duration,
 }
 
 /// What the store-backed agents (`deliverability`, `outreach`) need besides providers.
@@ -149,6 +166,9 @@ impl Default for AgentsConfig {
             sendgrid: None,
             twilio: None,
             outreach: OutreachSettings::default(),
+            keyring: None,
+            tenant_defaults: TenantDefaults::default(),
+            credentials_ttl: CREDENTIALS_TTL,
         }
     }
 }
@@ -162,6 +182,8 @@ impl std::fmt::Debug for AgentsConfig {
             .field("sendgrid", &self.sendgrid.is_some())
             .field("twilio", &self.twilio.is_some())
             .field("outreach", &self.outreach)
+            .field("keyring", &self.keyring)
+            .field("credentials_ttl", &self.credentials_ttl)
             .finish_non_exhaustive()
     }
 }
@@ -179,6 +201,19 @@ fn rex_first<'a>(lookup: Lookup<'a>) -> impl Fn(&str) -> Option<String> + 'a {
     }
 }
 
+/// The keyring of `REX_SECRETS_KEYS` (as `Keyring::from_env` reads it): `None` when
+/// unset, an error when malformed (never quoting a key).
+fn keyring(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Option<Arc<Keyring>>, AgentsError> {
+    match Keyring::from_var(lookup(KEYS_ENV).as_deref()) {
+        Ok(k) => Ok(Some(Arc::new(k))),
+        Err(KeyringError::Disabled) => Ok(None),
+        Err(e) => Err(AgentsError::Setting {
+            name: KEYS_ENV,
+            why: e.to_string(),
+        }),
+    }
+}
+
 impl AgentsConfig {
     /// Reads the variables in the module docs from `lookup`.
     pub fn from_lookup(lookup: Lookup<'_>) -> Result<Self, AgentsError> {
@@ -190,6 +225,8 @@ impl AgentsConfig {
             sendgrid: SendGridConfig::from_lookup(&lookup)?,
             twilio: TwilioConfig::from_lookup(&lookup)?,
             outreach: OutreachSettings::from_lookup(&lookup)?,
+            keyring: keyring(&lookup)?,
+            tenant_defaults: TenantDefaults::from_lookup(&lookup)?,
             ..Self::default()
         })
     }
@@ -208,6 +245,18 @@ impl AgentsConfig {
 
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Opens tenants' stored credentials with `keyring`.
+    pub fn with_keyring(mut self, keyring: Arc<Keyring>) -> Self {
+        self.keyring = Some(keyring);
+        self
+    }
+
+    /// Remembers a tenant's clients for `ttl` (`ZERO`: read the secrets every task).
+    pub fn with_credentials_ttl(mut self, ttl: Duration) -> Self {
+        self.credentials_ttl = ttl;
         self
     }
 }
@@ -277,6 +326,23 @@ mod tests {
         assert_eq!(llm.model, "llama3.1:8b");
         assert!(config.hunter.is_some());
         assert!(config.apollo.is_none());
+    }
+
+    #[test]
+    fn the_keyring_is_optional_but_a_malformed_one_is_an_error_naming_no_key() {
+        let config = AgentsConfig::from_lookup(&lookup(&[])).unwrap();
+        assert!(config.keyring.is_none());
+        let key = "k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+        let config = AgentsConfig::from_lookup(&lookup(&[("REX_SECRETS_KEYS", key)])).unwrap();
+        assert_eq!(config.keyring.as_ref().unwrap().key_ids(), ["k1"]);
+        assert!(!format!("{config:?}").contains("AAAA"));
+        let err =
+            AgentsConfig::from_lookup(&lookup(&[("REX_SECRETS_KEYS", "k1:c2hvcnQ=")])).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("REX_SECRETS_KEYS") && !text.contains("c2hvcnQ"),
+            "{text}"
+        );
     }
 
     #[test]

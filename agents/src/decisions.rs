@@ -15,7 +15,7 @@
 //!   `outreach.send` knows once its own gates have passed.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rex_adapters::llm::{LlmClient, Prompt};
@@ -107,13 +107,18 @@ impl Cache {
 
 /// The three-layer reply classifier.
 pub struct ReplyClassifier {
-    llm: Option<LlmClient>,
+    llm: Option<Arc<LlmClient>>,
     cache: Mutex<Cache>,
 }
 
 impl ReplyClassifier {
     /// `llm`: `None` classifies with the rules and the deterministic fallback only.
     pub fn new(llm: Option<LlmClient>) -> Self {
+        Self::shared(llm.map(Arc::new))
+    }
+
+    /// As [`ReplyClassifier::new`], with a client shared with others (a tenant's).
+    pub fn shared(llm: Option<Arc<LlmClient>>) -> Self {
         Self {
             llm,
             cache: Mutex::new(Cache::default()),

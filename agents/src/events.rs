@@ -33,8 +33,10 @@ use rex_engine::Engine;
 use rex_store::Store;
 use rex_workers::StepError;
 use serde_json::{Value, json};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
+use crate::credentials::{Source, TenantProviders};
 use crate::decisions::{Classified, ReplyClassifier};
 use crate::input::{Obj, bad, parse, text};
 use crate::store_error;
@@ -59,7 +61,14 @@ pub struct Events {
     clock: Arc<dyn Clock>,
     default_tenant: String,
     classifier: Arc<ReplyClassifier>,
+    /// Each tenant's LLM for the classifier (`crate::credentials`), when set.
+    tenants: Option<TenantProviders>,
+    /// A classifier per tenant that stored LLM credentials, with the client it wraps
+    /// (a new client after the credentials' TTL makes a new classifier).
+    per_tenant: Arc<Mutex<TenantClassifiers>>,
 }
+
+type TenantClassifiers = HashMap<String, (Arc<rex_adapters::llm::LlmClient>, Arc<ReplyClassifier>)>;
 
 /// What the event decides, before any IO.
 #[derive(Debug, Default, PartialEq)]
@@ -77,7 +86,49 @@ impl Events {
             clock,
             default_tenant: default_tenant.to_owned(),
             classifier: Arc::new(ReplyClassifier::new(None)),
+            tenants: None,
+            per_tenant: Arc::new(Mutex::new(HashMap::new())),
         }
+    }
+
+    /// Classifies a tenant's replies with the LLM credentials it stored, if any (else
+    /// with the classifier of [`Events::with_llm`]).
+    pub fn with_tenant_credentials(mut self, tenants: TenantProviders) -> Self {
+        self.tenants = Some(tenants);
+        self
+    }
+
+    /// The classifier for the event's tenant. A tenant whose stored LLM credentials
+    /// cannot be used gets the rules and the deterministic classifier only (logged),
+    /// never the operator's LLM: handling the event (suppression, stop signals)
+    /// matters more than its LLM classification.
+    async fn classifier_for(&self, obj: &Obj) -> Result<Arc<ReplyClassifier>, StepError> {
+        let Some(tenants) = &self.tenants else {
+            return Ok(self.classifier.clone());
+        };
+        let slug = text(obj, "input", "tenant")?.unwrap_or_else(|| self.default_tenant.clone());
+        let set = tenants.for_slug(&slug).await?;
+        let llm = match set.llm.get() {
+            Ok((Source::Tenant, Some(llm))) => llm,
+            Ok((source, _)) => {
+                crate::credentials::record_source(source);
+                return Ok(self.classifier.clone());
+            }
+            Err(e) => {
+                tracing::warn!(error = %e.message, "tenant llm unusable: replies classified without an llm");
+                return Ok(Arc::new(ReplyClassifier::new(None)));
+            }
+        };
+        crate::credentials::record_source(Source::Tenant);
+        let mut per_tenant = self.per_tenant.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((held, classifier)) = per_tenant.get(&slug)
+            && Arc::ptr_eq(held, &llm)
+        {
+            return Ok(classifier.clone());
+        }
+        let classifier = Arc::new(ReplyClassifier::shared(Some(llm.clone())));
+        per_tenant.insert(slug, (llm, classifier.clone()));
+        Ok(classifier)
     }
 
     /// Classifies replies with `llm` between the rules and the fallback (`None`: rules
@@ -126,7 +177,8 @@ impl Events {
         let classified = match kind.as_str() {
             "reply" | "sms_inbound" => {
                 let body = text(event, "input.event", "text")?.unwrap_or_default();
-                Some(self.classifier.classify(&body, at.date_naive(), &[]).await)
+                let classifier = self.classifier_for(obj).await?;
+                Some(classifier.classify(&body, at.date_naive(), &[]).await)
             }
             _ => None,
         };

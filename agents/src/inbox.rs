@@ -328,6 +328,7 @@ impl Inbox {
             rex.delivery_count = i64::from(delivery.delivery_count),
             rex.webhook.source = tracing::field::Empty,
             rex.tenant = tracing::field::Empty,
+            rex.credentials = tracing::field::Empty,
             rex.lead = tracing::field::Empty,
             rex.address_hash = tracing::field::Empty,
         );

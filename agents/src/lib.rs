@@ -29,6 +29,7 @@
 
 pub mod analytics;
 mod config;
+pub mod credentials;
 pub mod decisions;
 pub mod deliverability;
 mod error;
@@ -106,7 +107,11 @@ fn register_inner(
         Some((s, _)) => icp.with_store(s.clone(), &config.outreach.tenant),
         None => icp,
     }));
-    registry.register(Arc::new(personalizer::Personalizer::from_config(&config)?));
+    let personalizer = personalizer::Personalizer::from_config(&config)?;
+    registry.register(Arc::new(match &store {
+        Some((s, _)) => personalizer.with_store(s.clone(), &config.outreach.tenant),
+        None => personalizer,
+    }));
     let scraper = scraper::Scraper::from_config(&config)?;
     registry.register(Arc::new(match &store {
         Some((s, _)) => scraper.with_store(s.clone(), &config.outreach.tenant),
@@ -134,9 +139,12 @@ fn register_inner(
                     )
                 })
                 .transpose()?;
+            let tenants =
+                credentials::TenantProviders::from_config(&config)?.with_store(store.clone());
             outreach = outreach.with_events(
                 events::Events::new(store, engine, config.clock.clone(), &config.outreach.tenant)
-                    .with_llm(llm),
+                    .with_llm(llm)
+                    .with_tenant_credentials(tenants),
             );
         }
         registry.register(Arc::new(outreach));
@@ -169,7 +177,10 @@ pub fn inbox_consumer(
         config.clock.clone(),
         &config.outreach.tenant,
     )
-    .with_llm(llm);
+    .with_llm(llm)
+    .with_tenant_credentials(
+        credentials::TenantProviders::from_config(config)?.with_store(store.clone()),
+    );
     Ok(inbox::Inbox::new(store, events))
 }
 
@@ -243,6 +254,8 @@ pub(crate) fn action_span(agent: &'static str, ctx: &TaskContext) -> tracing::Sp
         rex.step.id = %ctx.step_id,
         rex.step.attempt = i64::from(ctx.attempt),
         rex.tenant = %ctx.tenant,
+        // whose credentials the provider call used: tenant | environment | dry_run
+        rex.credentials = tracing::field::Empty,
         // recorded by the agents that act on one lead: its CRM id and the ledger's
         // hash of the address, never the address itself
         rex.lead = tracing::field::Empty,

@@ -56,12 +56,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, NaiveTime, Utc};
 use rex_adapters::clock::Clock;
-use rex_adapters::email::{DryRunEmailSender, Mailbox as Address, Unsubscribe};
-use rex_adapters::sendgrid::SendGridClient;
-use rex_adapters::sms::DryRunSmsSender;
-use rex_adapters::twilio::TwilioClient;
+use rex_adapters::email::{Mailbox as Address, Unsubscribe};
 use rex_adapters::{
-    DryRunLog, EmailSender, Mode, OutboundEmail, OutboundSms, Provider, ProviderError, SmsSender,
+    DryRunLog, EmailSender, Mode, OutboundEmail, OutboundSms, ProviderError, SmsSender,
 };
 use rex_domain::channel::parse_tz;
 use rex_domain::outreach::{
@@ -70,6 +67,8 @@ use rex_domain::outreach::{
 use rex_domain::personalizer::{ComplianceSettings, Draft, Recipient, finalize_email};
 use rex_domain::{Channel, ConsentFlags};
 use rex_domain_store::codec::enum_text;
+
+use crate::credentials::{Source, TenantProviders};
 use rex_domain_store::entity::messages;
 use rex_domain_store::{
     Intent, LeadRow, NewIntent, NewSuppression, Receipt, ReceiptStatus, address_hash,
@@ -108,10 +107,31 @@ pub const SMS_OPT_OUT: &str = "Reply STOP to opt out";
 /// Footer address used in dry-run when `REX_POSTAL_ADDRESS` is unset.
 const DRY_RUN_POSTAL_ADDRESS: &str = "(dry run: set REX_POSTAL_ADDRESS)";
 
+/// One channel's client for one tenant.
+enum Sender {
+    Email(Source, Arc<dyn EmailSender>),
+    Sms(Source, Arc<dyn SmsSender>),
+}
+
+impl Sender {
+    fn mode(&self) -> Mode {
+        match self {
+            Sender::Email(_, c) => c.mode(),
+            Sender::Sms(_, c) => c.mode(),
+        }
+    }
+
+    fn source(&self) -> Source {
+        match self {
+            Sender::Email(s, _) | Sender::Sms(s, _) => *s,
+        }
+    }
+}
+
 pub struct Outreach {
     store: Store,
-    email: Arc<dyn EmailSender>,
-    sms: Arc<dyn SmsSender>,
+    /// Each tenant's SendGrid and Twilio clients (`crate::credentials`).
+    providers: TenantProviders,
     dry_run: DryRunLog,
     clock: Arc<dyn Clock>,
     settings: OutreachSettings,
@@ -137,28 +157,10 @@ impl Outreach {
                 why: format!("{why} (live email signs its unsubscribe links with it)"),
             });
         }
-        let email: Arc<dyn EmailSender> = match config.sendgrid.clone() {
-            Some(c) => Arc::new(
-                SendGridClient::new(c, config.usage.clone())?.with_clock(config.clock.clone()),
-            ),
-            None => Arc::new(DryRunEmailSender::new(
-                Provider::SendGrid,
-                config.dry_run.clone(),
-                config.usage.clone(),
-            )),
-        };
-        let sms: Arc<dyn SmsSender> = match config.twilio.clone() {
-            Some(c) => Arc::new(TwilioClient::new(c, config.usage.clone())?),
-            None => Arc::new(DryRunSmsSender::new(
-                Provider::Twilio,
-                config.dry_run.clone(),
-                config.usage.clone(),
-            )),
-        };
+        let providers = TenantProviders::from_config(config)?.with_store(store.clone());
         Ok(Self {
             store,
-            email,
-            sms,
+            providers,
             dry_run: config.dry_run.clone(),
             clock: config.clock.clone(),
             settings: config.outreach.clone(),
@@ -336,12 +338,16 @@ fn hash_body(parts: &[&str]) -> String {
 }
 
 impl Outreach {
-    fn mode(&self, channel: Channel) -> Mode {
-        if channel == Channel::Email {
-            self.email.mode()
+    /// The tenant's client for `channel`, with where its credentials come from.
+    async fn sender(&self, tenant: Uuid, channel: Channel) -> Result<Sender, StepError> {
+        let set = self.providers.for_tenant(tenant).await?;
+        Ok(if channel == Channel::Email {
+            let (source, client) = set.email.get()?;
+            Sender::Email(source, client)
         } else {
-            self.sms.mode()
-        }
+            let (source, client) = set.sms.get()?;
+            Sender::Sms(source, client)
+        })
     }
 
     fn provider(channel: Channel) -> &'static str {
@@ -429,6 +435,19 @@ impl Outreach {
         };
         span.record("rex.address_hash", address_hash(&address).as_str());
         let tenant = crate::tenant_id(&self.store, obj, &self.settings.tenant, now).await?;
+        // the tenant's own credentials, else the environment's: refused (half a pair,
+        // a secret this worker cannot open) before anything is recorded or sent
+        let sender = self.sender(tenant, req.channel).await?;
+        crate::credentials::record_source(sender.source());
+        if sender.mode() == Mode::Live
+            && req.channel == Channel::Email
+            && let Err(why) =
+                rex_domain::unsubscribe::check_secret(self.settings.unsubscribe_secret.expose())
+        {
+            return Err(StepError::permanent(format!(
+                "REX_UNSUBSCRIBE_SECRET: {why} (live email signs its unsubscribe links with it)"
+            )));
+        }
         let lead = self.lead(tenant, &req, now).await?;
         let campaign = self.campaign(tenant, &req.campaign, now).await?;
         let c = self.store.conn();
@@ -437,7 +456,9 @@ impl Outreach {
         if let Some(existing) =
             find_message(&self.store, tenant, lead, campaign, &out.message_id).await?
         {
-            return self.replay(tenant, existing, &out, now).await;
+            return self
+                .replay(tenant, existing, &out, sender.mode(), now)
+                .await;
         }
         // 2. suppression ledger
         if let Some(entry) = is_suppressed(c, tenant, req.channel, &address, now)
@@ -475,7 +496,7 @@ impl Outreach {
         }
         // 5. compose before taking anything
         let first = !has_sent_before(&self.store, tenant, lead, req.channel).await?;
-        let composed = self.compose(tenant, &req, &out, country.clone(), first)?;
+        let composed = self.compose(tenant, &req, &out, country.clone(), first, sender.mode())?;
         // the lead's A/B variant in the campaign's experiment, for the report
         let variant = self.variant(tenant, campaign, obj, req.lead, now).await?;
         // 6. slots
@@ -510,7 +531,9 @@ impl Outreach {
                 let existing = find_message(&self.store, tenant, lead, campaign, &out.message_id)
                     .await?
                     .ok_or_else(|| StepError::retryable("message vanished after a conflict"))?;
-                return self.replay(tenant, existing, &out, now).await;
+                return self
+                    .replay(tenant, existing, &out, sender.mode(), now)
+                    .await;
             }
             Err(e) => {
                 self.release(tenant, req.channel, &slots).await;
@@ -528,8 +551,8 @@ impl Outreach {
             time_zone: zone.as_deref(),
             mailbox,
         });
-        let result = match req.channel {
-            Channel::Email => {
+        let result = match &sender {
+            Sender::Email(_, email_sender) => {
                 let email = OutboundEmail {
                     message_id: out.message_id.clone(),
                     from: Address::named(
@@ -545,18 +568,18 @@ impl Outreach {
                     send_at: None,
                     categories: vec![],
                 };
-                self.email
+                email_sender
                     .send(&email)
                     .await
                     .map(|r| (r.provider_message_id, dry_entry(&r.delivery)))
             }
-            _ => {
+            Sender::Sms(_, sms_sender) => {
                 let sms = OutboundSms {
                     message_id: out.message_id.clone(),
                     to: address.clone(),
                     body: composed.body.clone(),
                 };
-                self.sms
+                sms_sender
                     .send(&sms)
                     .await
                     .map(|r| (r.provider_message_id, dry_entry(&r.delivery)))
@@ -747,6 +770,7 @@ impl Outreach {
         out: &Out,
         country: Option<String>,
         first: bool,
+        mode: Mode,
     ) -> Result<Composed, StepError> {
         // a signed token, never the guessable message id: the API's `/u/{token}` checks it
         let token = rex_domain::unsubscribe::sign(
@@ -767,7 +791,7 @@ impl Outreach {
                 unsubscribe_url,
             });
         }
-        let postal_address = match (&self.settings.postal_address, self.email.mode()) {
+        let postal_address = match (&self.settings.postal_address, mode) {
             (Some(a), _) => a.clone(),
             (None, Mode::DryRun) => DRY_RUN_POSTAL_ADDRESS.to_owned(),
             // finalize_email refuses it: no live email without a postal address

@@ -20,6 +20,8 @@
 //! where the first-message and country facts are known; adding them here would
 //! duplicate them.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use rex_adapters::ProviderError;
 use rex_adapters::llm::{LlmClient, Origin, Prompt};
@@ -33,7 +35,10 @@ use rex_workers::{Agent, StepError, TaskContext};
 use serde_json::{Map, Value, json};
 use tracing::Instrument;
 
+use rex_store::Store;
+
 use crate::config::AgentsConfig;
+use crate::credentials::{Source, TenantProviders};
 use crate::error::AgentsError;
 use crate::input::{self, Obj, bad};
 use crate::lead;
@@ -57,22 +62,62 @@ const SMS_TEMPLATES: [&str; 2] = [
 const SHORTEST_SMS: &str = "Hi {{first_name}}, {{sender_name}} here. Worth a quick call?";
 
 pub struct Personalizer {
-    llm: Option<LlmClient>,
+    /// Every tenant's LLM, when built by [`Personalizer::new`].
+    llm: Option<Arc<LlmClient>>,
+    /// Each tenant's LLM (`crate::credentials`), with the tenant slug of a task that
+    /// names none; when set, `llm` is unused.
+    tenants: Option<(TenantProviders, String)>,
 }
 
 impl Personalizer {
-    /// `llm`: `None` writes templates only (dry-run).
+    /// `llm` for every task: `None` writes templates only (dry-run).
     pub fn new(llm: Option<LlmClient>) -> Self {
-        Self { llm }
+        Self {
+            llm: llm.map(Arc::new),
+            tenants: None,
+        }
     }
 
+    /// The environment's LLM, or a tenant's own once given a store
+    /// ([`Personalizer::with_store`]).
     pub fn from_config(config: &AgentsConfig) -> Result<Self, AgentsError> {
-        let llm = config
-            .llm
-            .clone()
-            .map(|c| LlmClient::from_config(Some(c), config.dry_run.clone(), config.usage.clone()))
-            .transpose()?;
-        Ok(Self::new(llm))
+        Ok(Self {
+            llm: None,
+            tenants: Some((
+                TenantProviders::from_config(config)?,
+                config.outreach.tenant.clone(),
+            )),
+        })
+    }
+
+    /// Uses the LLM credentials each tenant stored in `store`, for the input's
+    /// `tenant` or else `default_tenant`.
+    pub fn with_store(mut self, store: Store, default_tenant: &str) -> Self {
+        if let Some((providers, _)) = self.tenants.take() {
+            self.tenants = Some((providers.with_store(store), default_tenant.to_owned()));
+        }
+        self
+    }
+
+    /// The task's LLM and where its credentials come from.
+    async fn llm_for(&self, input: &Obj) -> Result<Option<Arc<LlmClient>>, StepError> {
+        let (source, llm) = match &self.tenants {
+            Some((providers, default)) => {
+                let slug =
+                    input::text(input, "input", "tenant")?.unwrap_or_else(|| default.clone());
+                providers.for_slug(&slug).await?.llm.get()?
+            }
+            None => {
+                let source = if self.llm.is_some() {
+                    Source::Environment
+                } else {
+                    Source::DryRun
+                };
+                (source, self.llm.clone())
+            }
+        };
+        crate::credentials::record_source(source);
+        Ok(llm)
     }
 }
 
@@ -214,13 +259,14 @@ impl Personalizer {
     /// The copy for an email or LinkedIn slot and why it was chosen.
     async fn draft(
         &self,
+        llm: Option<&LlmClient>,
         ctx: &MessageContext,
         step: &PlannedStep,
         variant: Option<&str>,
         tally: &mut Tally,
     ) -> (ChosenDraft, String) {
         let template = |reason: String| (choose_draft(None, step.framework, ctx), reason);
-        let Some(llm) = &self.llm else {
+        let Some(llm) = llm else {
             return template("dry_run: no LLM configured, template used directly".into());
         };
         if let Some(why) = &tally.llm_down {
@@ -269,6 +315,7 @@ impl Personalizer {
     async fn personalize(&self, task: &TaskContext, input: &Obj) -> Result<Value, StepError> {
         let (sender, experiment) = campaign(input)?;
         let items = input::array(input, "leads")?;
+        let llm = self.llm_for(input).await?;
         let leads = input::with_ids(items, "leads")?;
         let mut tally = Tally::default();
         let mut out = Vec::with_capacity(leads.len());
@@ -294,13 +341,14 @@ impl Personalizer {
                         sms_message(&ctx, step)
                     }
                     Channel::Email | Channel::Linkedin => {
-                        let (chosen, reason) =
-                            self.draft(&ctx, step, variant.as_deref(), &mut tally).await;
+                        let (chosen, reason) = self
+                            .draft(llm.as_deref(), &ctx, step, variant.as_deref(), &mut tally)
+                            .await;
                         match chosen.source {
                             DraftSource::Llm => tally.llm += 1,
                             DraftSource::Template => {
                                 tally.template += 1;
-                                if self.llm.is_some() {
+                                if llm.is_some() {
                                     tally.fallbacks += 1;
                                 }
                             }
@@ -315,7 +363,7 @@ impl Personalizer {
             lead.insert("messages".into(), Value::Object(messages));
             out.push(Value::Object(lead));
         }
-        let llm = match (&self.llm, &tally.llm_down) {
+        let llm = match (&llm, &tally.llm_down) {
             (None, _) => "dry_run",
             (Some(_), Some(_)) => "unavailable",
             (Some(_), None) => "live",

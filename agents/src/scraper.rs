@@ -37,11 +37,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rex_adapters::clock::Clock;
 use rex_adapters::enrichment::{
-    ApolloClient, Budget as Spend, Contact, DryRunEnrichment, EmailStatus, EmailVerifier,
-    EnrichmentCache, EnrichmentProvider, HunterClient, MemoryCache, PersonQuery, Sourced,
-    StepOutcome, Waterfall,
+    Budget as Spend, Contact, EmailStatus, EmailVerifier, EnrichmentCache, EnrichmentProvider,
+    MemoryCache, PersonQuery, Sourced, StepOutcome, Waterfall,
 };
-use rex_adapters::{Credits, Provider as AdapterProvider, ProviderError};
+use rex_adapters::{Credits, ProviderError};
 use rex_domain::channel::is_e164;
 use rex_domain::scraper::{
     Budget, EmailVerification, EnrichedRecord, Field, Provenance, Provider, data_sources,
@@ -54,6 +53,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::config::AgentsConfig;
+use crate::credentials::{Source, TenantProviders};
 use crate::error::AgentsError;
 use crate::input::{self, Obj, bad};
 
@@ -63,9 +63,8 @@ const ACTIONS: &[&str] = &["enrich"];
 pub const CRM_SOURCE: &str = "crm";
 
 pub struct Scraper {
-    hunter: Arc<dyn EnrichmentProvider>,
-    apollo: Arc<dyn EnrichmentProvider>,
-    verifier: Option<Arc<dyn EmailVerifier>>,
+    /// Each tenant's Hunter and Apollo clients (`crate::credentials`).
+    providers: TenantProviders,
     /// The cache without a store.
     cache: Arc<dyn EnrichmentCache>,
     clock: Arc<dyn Clock>,
@@ -74,40 +73,11 @@ pub struct Scraper {
 }
 
 impl Scraper {
-    /// Live clients where keys are configured, dry-run stand-ins elsewhere.
+    /// Live clients where keys are configured, dry-run stand-ins elsewhere; each
+    /// tenant's own once given a store ([`Scraper::with_store`]).
     pub fn from_config(config: &AgentsConfig) -> Result<Self, AgentsError> {
-        let (hunter, verifier): (Arc<dyn EnrichmentProvider>, Option<Arc<dyn EmailVerifier>>) =
-            match config.hunter.clone() {
-                Some(c) => {
-                    let client = Arc::new(
-                        HunterClient::new(c, config.usage.clone())?
-                            .with_clock(config.clock.clone()),
-                    );
-                    (client.clone(), Some(client))
-                }
-                None => (
-                    Arc::new(DryRunEnrichment::new(
-                        AdapterProvider::Hunter,
-                        config.dry_run.clone(),
-                        config.usage.clone(),
-                    )),
-                    None,
-                ),
-            };
-        let apollo: Arc<dyn EnrichmentProvider> = match config.apollo.clone() {
-            Some(c) => Arc::new(
-                ApolloClient::new(c, config.usage.clone())?.with_clock(config.clock.clone()),
-            ),
-            None => Arc::new(DryRunEnrichment::new(
-                AdapterProvider::Apollo,
-                config.dry_run.clone(),
-                config.usage.clone(),
-            )),
-        };
         Ok(Self {
-            hunter,
-            apollo,
-            verifier,
+            providers: TenantProviders::from_config(config)?,
             cache: Arc::new(MemoryCache::new()),
             clock: config.clock.clone(),
             store: None,
@@ -116,7 +86,9 @@ impl Scraper {
 
     /// The 30-day cache is kept in `store`, for the input's `tenant` or else
     /// `default_tenant` (created on first use).
+    /// Each tenant's stored Hunter and Apollo credentials are used too.
     pub fn with_store(mut self, store: Store, default_tenant: &str) -> Self {
+        self.providers = self.providers.with_store(store.clone());
         self.store = Some((store, default_tenant.to_owned()));
         self
     }
@@ -379,13 +351,43 @@ fn query(lead: &Obj, path: &str) -> Result<PersonQuery, StepError> {
     })
 }
 
-impl Scraper {
+/// One task's enrichment clients: its tenant's (`crate::credentials`).
+struct Clients {
+    hunter: Arc<dyn EnrichmentProvider>,
+    apollo: Arc<dyn EnrichmentProvider>,
+    verifier: Option<Arc<dyn EmailVerifier>>,
+}
+
+impl Clients {
     fn provider(&self, p: Provider) -> Option<Arc<dyn EnrichmentProvider>> {
         match p {
             Provider::Hunter => Some(self.hunter.clone()),
             Provider::Apollo => Some(self.apollo.clone()),
             Provider::Clearbit => None,
         }
+    }
+}
+
+impl Scraper {
+    /// The tenant's clients (the environment's without a store); records on the span
+    /// whose credentials they use: `tenant` when either provider uses the tenant's.
+    async fn clients(&self, tenant: Option<Uuid>) -> Result<Clients, StepError> {
+        let set = match tenant {
+            Some(t) => self.providers.for_tenant(t).await?,
+            None => self.providers.environment(),
+        };
+        let (hunter_source, (hunter, verifier)) = set.hunter.get()?;
+        let (apollo_source, apollo) = set.apollo.get()?;
+        let source = [Source::Tenant, Source::Environment, Source::DryRun]
+            .into_iter()
+            .find(|s| *s == hunter_source || *s == apollo_source)
+            .unwrap_or(Source::DryRun);
+        crate::credentials::record_source(source);
+        Ok(Clients {
+            hunter,
+            apollo,
+            verifier,
+        })
     }
 
     async fn enrich(&self, task: &TaskContext, input: &Obj) -> Result<Value, StepError> {
@@ -404,6 +406,7 @@ impl Scraper {
             Some((store, default)) => Some(crate::tenant_id(store, input, default, now).await?),
             None => None,
         };
+        let clients = self.clients(tenant).await?;
         let profiles = default_providers();
         let mut spend = Spend::new(Credits::whole(limit));
         let mut spent = Spent::default();
@@ -437,12 +440,12 @@ impl Scraper {
                     ));
                 } else {
                     let providers: Vec<_> =
-                        order.iter().filter_map(|p| self.provider(*p)).collect();
+                        order.iter().filter_map(|p| clients.provider(*p)).collect();
                     let person = query(obj, &path)?;
                     let cache = self.cache_for(tenant, &person.cache_key(), now).await?;
                     let mut waterfall =
                         Waterfall::new(cache, providers).with_clock(self.clock.clone());
-                    if let Some(v) = &self.verifier {
+                    if let Some(v) = &clients.verifier {
                         waterfall = waterfall.with_verifier(v.clone());
                     }
                     let result = waterfall.enrich(&person, &mut spend).await;
@@ -473,7 +476,7 @@ impl Scraper {
                     steps = result.steps.iter().map(|s| json!(s)).collect();
                 }
             } else if verify {
-                match self.verify(&lead, &mut spend).await {
+                match Self::verify(&clients, &lead, &mut spend).await {
                     Ok(Some((s, step))) => {
                         spent.lookups += 1;
                         lead.insert("email_status".into(), json!(s));
@@ -520,19 +523,19 @@ impl Scraper {
                 "skipped_budget": spent.skipped_budget,
                 "up_to_date": spent.up_to_date,
                 "cache": if self.store.is_some() { "domain_store" } else { "process_memory" },
-                "providers": {"hunter": mode(self.hunter.as_ref()), "apollo": mode(self.apollo.as_ref())},
+                "providers": {"hunter": mode(clients.hunter.as_ref()), "apollo": mode(clients.apollo.as_ref())},
             },
         }))
     }
 
     /// Verifies the lead's email when a live verifier is configured and the budget allows.
     async fn verify(
-        &self,
+        clients: &Clients,
         lead: &Obj,
         spend: &mut Spend,
     ) -> Result<Option<(EmailVerification, Value)>, ProviderError> {
         let (Some(verifier), Some(email)) = (
-            &self.verifier,
+            &clients.verifier,
             input::get(lead, "email").and_then(Value::as_str),
         ) else {
             return Ok(None);

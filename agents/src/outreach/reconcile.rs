@@ -13,6 +13,7 @@ impl Outreach {
         tenant: Uuid,
         message: messages::Model,
         out: &Out,
+        mode: Mode,
         now: DateTime<Utc>,
     ) -> Result<Value, StepError> {
         let receipt = message
@@ -20,7 +21,7 @@ impl Outreach {
             .map_err(|e| store_error("message receipt", &e))?;
         let receipt = match receipt {
             Some(r) => r,
-            None => self.reconcile(tenant, &message, out, now).await?,
+            None => self.reconcile(tenant, &message, out, mode, now).await?,
         };
         let mailbox = match message.mailbox_id {
             Some(id) => mailboxes::Entity::find_by_id(id)
@@ -68,6 +69,7 @@ impl Outreach {
         tenant: Uuid,
         message: &messages::Model,
         out: &Out,
+        mode: Mode,
         now: DateTime<Utc>,
     ) -> Result<Receipt, StepError> {
         if now - message.intended_at < RECONCILE_GRACE {
@@ -77,7 +79,7 @@ impl Outreach {
                 RECONCILE_GRACE.num_minutes()
             )));
         }
-        let receipt = match self.mode(out.channel) {
+        let receipt = match mode {
             Mode::DryRun => {
                 let filter = DryRunFilter {
                     message_id: Some(message.id),

@@ -44,3 +44,4 @@ mod personalizer;
 mod reviver;
 mod scraper;
 mod store_world;
+mod tenant_keys;

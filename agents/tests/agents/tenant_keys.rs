@@ -36,6 +36,7 @@ on_both_backends!(
     a_changed_key_is_used_once_the_remembered_one_expires,
     the_personalizer_calls_the_llm_with_the_tenants_key,
     the_scraper_calls_hunter_with_the_tenants_key,
+    the_reply_classifier_calls_the_llm_with_the_tenants_key,
 );
 
 const KEYRING: &str = "k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
@@ -401,5 +402,143 @@ async fn the_scraper_calls_hunter_with_the_tenants_key(db: &TestDb) -> anyhow::R
         .await?;
     assert_eq!(out["spent"]["providers"]["hunter"], "live", "{out}");
     server.verify().await;
+    Ok(())
+}
+
+async fn the_reply_classifier_calls_the_llm_with_the_tenants_key(
+    db: &TestDb,
+) -> anyhow::Result<()> {
+    let store: Store = (**db).clone();
+    let tenant = create_tenant(db.conn(), TENANT, "Acme", t0()).await?.id;
+    store_secret(db, tenant, "llm.api_key", "sk-acme-own").await?;
+    let server = MockServer::start().await;
+    let interested =
+        json!({"category": "interested", "confidence": 0.9, "reason": "asks for a call"});
+    for (key, times) in [("sk-acme-own", 1), ("sk-operator", 0)] {
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .and(header("authorization", format!("Bearer {key}").as_str()))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "id": "chatcmpl-1", "object": "chat.completion", "model": "gpt-4o-mini",
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": interested.to_string()}}],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 5}
+            })))
+            .expect(times)
+            .mount(&server)
+            .await;
+    }
+    let mut llm = LlmConfig::new(Url::parse(&server.uri())?, "gpt-4o-mini");
+    llm.api_key = Some(rex_adapters::Secret::new("sk-operator"));
+    llm.http = http();
+    let mut config = AgentsConfig {
+        llm: Some(llm.clone()),
+        ..AgentsConfig::default()
+    }
+    .with_keyring(keyring());
+    llm.api_key = None;
+    config.tenant_defaults.llm = llm;
+    let engine = rex_engine::Engine::new(
+        store.clone(),
+        Arc::new(rex_broker::MemoryBroker::new(5)),
+        rex_engine::Catalog::new(
+            store.clone(),
+            rex_core::validate::ValidateOptions::default(),
+        ),
+        Arc::new(rex_core::protocol::SystemClock),
+    );
+    let mut registry = rex_workers::Registry::new();
+    rex_agents::register_with_engine(&mut registry, config, store, engine)?;
+    let outreach = registry.select(&["outreach".to_owned()])?.remove(0);
+    let out = outreach
+        .run(
+            &task("handle_event", "m-events", "handle", 1),
+            json!({"tenant": TENANT, "source": "inbound_email", "event": {
+                "kind": "reply", "id": "in-1", "lead_id": "lead-1", "address": "ana@acme.example",
+                "text": "Sounds good, could we talk next week?", "at": "2026-12-01T15:00:00Z"}}),
+        )
+        .await?;
+    assert_eq!(out["layer"], "llm", "{out}");
+    server.verify().await;
+    Ok(())
+}
+
+/// Collects the values recorded for `rex.credentials` on any span.
+#[derive(Clone, Default)]
+struct Credentials {
+    seen: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl tracing::field::Visit for Credentials {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "rex.credentials" {
+            self.seen.lock().unwrap().push(value.to_owned());
+        }
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.record_str(field, &format!("{value:?}"));
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Credentials {
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        _: &tracing::span::Id,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        attrs.record(&mut self.clone());
+    }
+
+    fn on_record(
+        &self,
+        _: &tracing::span::Id,
+        values: &tracing::span::Record<'_>,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        values.record(&mut self.clone());
+    }
+}
+
+#[tokio::test]
+async fn the_action_span_says_whose_credentials_were_used() -> anyhow::Result<()> {
+    let db = rex_store::testing::fresh_sqlite().await;
+    let w = World::new(&db).await?;
+    w.mailbox(&db, "ana@mail.rex.example", 100, 40).await?;
+    let server = MockServer::start().await;
+    accepts(&server, "SG.acme-own", 1).await;
+    accepts(&server, SENDGRID_KEY, 1).await;
+    let live = rex_agents::outreach::Outreach::from_config(
+        (*db).clone(),
+        &config(&w, &sendgrid(&server)),
+    )?;
+    let dry = rex_agents::outreach::Outreach::from_config(
+        (*db).clone(),
+        &config(&w, &Providers::default()),
+    )?;
+    let seen = Credentials::default();
+    let _guard = {
+        use tracing_subscriber::layer::SubscriberExt;
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(seen.clone()))
+    };
+    let send = |step: &str, id: &str| (task("send", "m1", step, 1), send_input(lead(id), "email"));
+    let (ctx, input) = send("s1", "lead-1");
+    live.run(&ctx, input).await?;
+    let (ctx, input) = send("s2", "lead-2");
+    dry.run(&ctx, input).await?;
+    store_secret(&db, w.tenant, "sendgrid.api_key", "SG.acme-own").await?;
+    let fresh = rex_agents::outreach::Outreach::from_config(
+        (*db).clone(),
+        &config(&w, &sendgrid(&server)),
+    )?;
+    let (ctx, input) = send("s3", "lead-3");
+    fresh.run(&ctx, input).await?;
+    assert_eq!(
+        *seen.seen.lock().unwrap(),
+        ["environment", "dry_run", "tenant"]
+    );
+    server.verify().await;
+    db.cleanup().await;
     Ok(())
 }

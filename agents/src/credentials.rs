@@ -3,7 +3,9 @@
 //! ([`AgentsConfig`]), else the dry-run stand-ins. The rule is pure and lives in
 //! [`select`]; this module reads and opens the secrets, builds the clients and
 //! remembers them per tenant for a short time ([`CREDENTIALS_TTL`]), so a hot path does
-//! not read the database and decrypt on every task.
+//! not read the database and decrypt on every task. After that time the secrets are
+//! read again; the clients are rebuilt only when they changed (connection pools and
+//! the LLM's response cache survive).
 //!
 //! Errors (step errors, naming the secret, never its value):
 //! - half a provider's credentials stored (one of the Twilio pair): permanent — no
@@ -212,8 +214,6 @@ impl Builder {
     }
 }
 
-type Remembered = HashMap<Uuid, (Instant, Arc<ProviderSet>)>;
-
 /// Each tenant's [`ProviderSet`]. Cheap to clone: clones share what they remember.
 /// Without a store (the agents that run without the domain database) every tenant
 /// gets the environment's set.
@@ -225,7 +225,7 @@ pub struct TenantProviders {
     env: Arc<ProviderSet>,
     builder: Builder,
     ttl: Duration,
-    remembered: Arc<Mutex<Remembered>>,
+    remembered: Arc<Mutex<HashMap<Uuid, Remembered>>>,
 }
 
 impl std::fmt::Debug for TenantProviders {
@@ -274,17 +274,23 @@ impl TenantProviders {
         let Some(store) = &self.store else {
             return Ok(self.env.clone());
         };
-        if let Some(hit) = self.recall(tenant) {
-            return Ok(hit);
-        }
+        let previous = match self.recall(tenant) {
+            Recalled::Fresh(set) => return Ok(set),
+            Recalled::Expired(fingerprint, set) => Some((fingerprint, set)),
+            Recalled::None => None,
+        };
         let stored = self.read(store, tenant).await?;
-        let set = Arc::new(if stored.is_empty() {
-            (*self.env).clone()
-        } else {
-            self.builder
-                .tenant(select::choose(&stored, &self.defaults), &self.env)
-        });
-        self.remember(tenant, set.clone());
+        let print = fingerprint(&stored);
+        // unchanged secrets keep their clients (connection pools, the LLM's cache)
+        let set = match previous {
+            Some((before, set)) if before == print => set,
+            _ if stored.is_empty() => self.env.clone(),
+            _ => Arc::new(
+                self.builder
+                    .tenant(select::choose(&stored, &self.defaults), &self.env),
+            ),
+        };
+        self.remember(tenant, print, set.clone());
         Ok(set)
     }
 
@@ -351,25 +357,72 @@ impl TenantProviders {
         }
     }
 
-    fn recall(&self, tenant: Uuid) -> Option<Arc<ProviderSet>> {
+    fn recall(&self, tenant: Uuid) -> Recalled {
         let remembered = self.remembered.lock().unwrap_or_else(|e| e.into_inner());
-        remembered
-            .get(&tenant)
-            .filter(|(at, _)| at.elapsed() < self.ttl)
-            .map(|(_, set)| set.clone())
+        match remembered.get(&tenant) {
+            Some(r) if r.at.elapsed() < self.ttl => Recalled::Fresh(r.set.clone()),
+            Some(r) => Recalled::Expired(r.fingerprint, r.set.clone()),
+            None => Recalled::None,
+        }
     }
 
-    fn remember(&self, tenant: Uuid, set: Arc<ProviderSet>) {
+    fn remember(&self, tenant: Uuid, fingerprint: [u8; 32], set: Arc<ProviderSet>) {
         if self.ttl.is_zero() {
             return;
         }
         let mut remembered = self.remembered.lock().unwrap_or_else(|e| e.into_inner());
-        // bounded by the tenants a worker serves; drop stale entries when it grows
+        // bounded by the tenants a worker serves; drop long-stale entries when it grows
         if remembered.len() >= 10_000 {
-            remembered.retain(|_, (at, _)| at.elapsed() < self.ttl);
+            let ttl = self.ttl;
+            remembered.retain(|_, r| r.at.elapsed() < ttl * 10);
         }
-        remembered.insert(tenant, (Instant::now(), set));
+        remembered.insert(
+            tenant,
+            Remembered {
+                at: Instant::now(),
+                fingerprint,
+                set,
+            },
+        );
     }
+}
+
+/// A tenant's set as remembered: expired entries are kept so that unchanged secrets
+/// reuse their clients.
+struct Remembered {
+    at: Instant,
+    /// [`fingerprint`] of the secrets the set was built from.
+    fingerprint: [u8; 32],
+    set: Arc<ProviderSet>,
+}
+
+enum Recalled {
+    Fresh(Arc<ProviderSet>),
+    Expired([u8; 32], Arc<ProviderSet>),
+    None,
+}
+
+/// A digest of the opened secrets (kept in memory only, to tell a change), never
+/// logged.
+fn fingerprint(stored: &Stored) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for (name, opened) in stored {
+        h.update(name.as_bytes());
+        h.update([0]);
+        match opened {
+            Opened::Value(v) => {
+                h.update([1]);
+                h.update(v.expose().as_bytes());
+            }
+            Opened::Unreadable { why, retryable } => {
+                h.update([2, u8::from(*retryable)]);
+                h.update(why.as_bytes());
+            }
+        }
+        h.update([0]);
+    }
+    h.finalize().into()
 }
 
 /// Records where a provider call's credentials came from on the current span (the

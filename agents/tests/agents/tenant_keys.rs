@@ -542,3 +542,43 @@ async fn the_action_span_says_whose_credentials_were_used() -> anyhow::Result<()
     db.cleanup().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn clients_are_rebuilt_after_the_ttl_only_when_the_secrets_changed() -> anyhow::Result<()> {
+    use rex_agents::credentials::{Source, TenantProviders};
+    let db = rex_store::testing::fresh_sqlite().await;
+    let tenant = create_tenant(db.conn(), TENANT, "Acme", t0()).await?.id;
+    store_secret(&db, tenant, "sendgrid.api_key", "SG.acme-old").await?;
+    let ttl = Duration::from_millis(100);
+    let config = AgentsConfig::default()
+        .with_keyring(keyring())
+        .with_credentials_ttl(ttl);
+    let providers = TenantProviders::from_config(&config)?.with_store((*db).clone());
+    let first = providers.for_tenant(tenant).await?;
+    assert_eq!(first.email.get().map(|(s, _)| s).ok(), Some(Source::Tenant));
+    tokio::time::sleep(ttl + Duration::from_millis(20)).await;
+    let same = providers.for_tenant(tenant).await?;
+    assert!(
+        Arc::ptr_eq(&first, &same),
+        "unchanged secrets keep their clients"
+    );
+    store_secret(&db, tenant, "sendgrid.api_key", "SG.acme-new").await?;
+    assert!(
+        Arc::ptr_eq(&first, &providers.for_tenant(tenant).await?),
+        "remembered until the ttl ends"
+    );
+    tokio::time::sleep(ttl + Duration::from_millis(20)).await;
+    let changed = providers.for_tenant(tenant).await?;
+    assert!(
+        !Arc::ptr_eq(&first, &changed),
+        "a changed secret builds new clients"
+    );
+    // a tenant without secrets shares the environment's clients
+    let other = create_tenant(db.conn(), "globex", "Globex", t0()).await?.id;
+    assert!(Arc::ptr_eq(
+        &providers.for_tenant(other).await?,
+        &providers.environment()
+    ));
+    db.cleanup().await;
+    Ok(())
+}

@@ -122,6 +122,10 @@ pub struct BenchArgs {
     /// instead of running an orchestrator and a worker in this process.
     #[arg(long)]
     pub api_only: bool,
+    /// API scenario: the API's rate limit per key per minute (0: off). The default is
+    /// far above any rate sent, so the limiter runs as deployed without refusing.
+    #[arg(long, default_value_t = 10_000_000)]
+    pub api_rate_limit: u32,
     /// Webhooks scenario: events per SendGrid request.
     #[arg(long, default_value_t = 50)]
     pub batch: usize,

@@ -111,10 +111,10 @@ pub(super) async fn run(g: &Global, args: &BenchArgs) -> anyhow::Result<ExitCode
     )
     .await?
     .key;
-    // The limiter runs as in a deployment (checked per request, synced every 250 ms),
-    // set far above the rate sent so that it never refuses.
+    // By default the limiter runs as in a deployment (checked per request, synced
+    // every 250 ms), set far above the rate sent so that it never refuses.
     let config = ApiConfig {
-        rate_limit_per_minute: 10_000_000,
+        rate_limit_per_minute: args.api_rate_limit,
         ..ApiConfig::default()
     };
     let state = ApiState::new(store.clone(), engine, broker.clone(), config);

@@ -138,6 +138,30 @@ impl Events {
         self
     }
 
+    /// Publishes `name` to the running missions of tenant `slug` (and the operator's)
+    /// listening on `lead:<lead_id>`, once per mission for `signal_id`; the missions it
+    /// reached. Another tenant's lead with the same CRM id is never reached.
+    pub(crate) async fn signal_lead(
+        &self,
+        slug: &str,
+        lead_id: &str,
+        name: &str,
+        payload: Value,
+        signal_id: &str,
+    ) -> Result<Vec<uuid::Uuid>, StepError> {
+        self.engine
+            .publish_tenant_event(slug, &format!("lead:{lead_id}"), name, payload, signal_id)
+            .await
+            .map_err(|e| {
+                let message = format!("publishing {name}: {e}");
+                if e.is_retryable() {
+                    StepError::retryable(message)
+                } else {
+                    StepError::permanent(message)
+                }
+            })
+    }
+
     pub(crate) async fn handle(&self, obj: &Obj) -> Result<Value, StepError> {
         let now = self.clock.now();
         let source =
@@ -235,23 +259,17 @@ impl Events {
         let mut reached = Vec::new();
         let signal = match decision.signal {
             Some((name, payload)) => {
+                let slug =
+                    text(obj, "input", "tenant")?.unwrap_or_else(|| self.default_tenant.clone());
                 reached = self
-                    .engine
-                    .publish_event(
-                        &format!("lead:{lead_id}"),
+                    .signal_lead(
+                        &slug,
+                        &lead_id,
                         name,
                         payload,
                         &format!("{source}:{event_id}"),
                     )
-                    .await
-                    .map_err(|e| {
-                        let message = format!("publishing {name}: {e}");
-                        if e.is_retryable() {
-                            StepError::retryable(message)
-                        } else {
-                            StepError::permanent(message)
-                        }
-                    })?;
+                    .await?;
                 Value::from(name)
             }
             None => Value::Null,

@@ -456,9 +456,17 @@ impl Outreach {
         if let Some(existing) =
             find_message(&self.store, tenant, lead, campaign, &out.message_id).await?
         {
-            return self
+            let mut answer = self
                 .replay(tenant, existing, &out, sender.mode(), now)
-                .await;
+                .await?;
+            // a refusal on record: its signal again (a publish lost mid-attempt goes out)
+            if answer["status"] == "suppressed"
+                && let Some(reason) = answer["reason"].as_str().map(str::to_owned)
+            {
+                self.signal_refusal(obj, &req.lead_id, &reason, &out, &mut answer)
+                    .await?;
+            }
+            return Ok(answer);
         }
         // 2. suppression ledger
         if let Some(entry) = is_suppressed(c, tenant, req.channel, &address, now)
@@ -598,6 +606,8 @@ impl Outreach {
             Ok((_, Some(entry))) => self.persist_dry_run(tenant, intent_id, *entry, now).await?,
             _ => None,
         };
+        // the ledger reason when the provider refused the address itself
+        let mut refused = None;
         let (receipt, answer) = match result {
             Ok((provider_id, entry)) => {
                 let detail = entry.map(|n| match persisted {
@@ -670,6 +680,7 @@ impl Outreach {
                         Some(r) => {
                             self.suppress(tenant, req.channel, &address, r, &out.message_id, now)
                                 .await?;
+                            refused = Some(enum_text(&r));
                             Ok(out.suppressed(&enum_text(&r)))
                         }
                         None => Err(StepError::permanent(format!("{}: {said}", out.message_id))),
@@ -681,12 +692,65 @@ impl Outreach {
         record_receipt(c, tenant, intent_id, &receipt)
             .await
             .map_err(|e| store_error("message receipt", &e))?;
-        answer.map(|mut v| {
-            if let Some(o) = v.as_object_mut() {
-                o.insert("decision".into(), decision);
-            }
-            v
-        })
+        let mut answer = answer?;
+        if let Some(o) = answer.as_object_mut() {
+            o.insert("decision".into(), decision);
+        }
+        if let Some(reason) = refused {
+            self.signal_refusal(obj, &req.lead_id, &reason, &out, &mut answer)
+                .await?;
+        }
+        Ok(answer)
+    }
+
+    /// An address the provider refused at send ends the lead's sequence as the same
+    /// news by webhook does (docs/agents.md, "Signals the sequence listens to"): a hard
+    /// bounce publishes `lead.bounced`, an opted-out number (Twilio 21610) `lead.stop`,
+    /// to the lead's missions of this tenant, with signal id `outreach:<message id>`. A
+    /// redelivered step replays the refusal and publishes again, which each mission takes
+    /// once, so a publish lost mid-attempt still goes out. Without an engine
+    /// ([`Outreach::with_events`]) only the ledger entry stops later touches, on that
+    /// channel alone. `answer` gets `signal` and `missions` (how many were reached).
+    async fn signal_refusal(
+        &self,
+        obj: &Obj,
+        lead_id: &str,
+        reason: &str,
+        out: &Out,
+        answer: &mut Value,
+    ) -> Result<(), StepError> {
+        let Some(events) = &self.events else {
+            return Ok(());
+        };
+        let (name, payload) = match reason {
+            "hard_bounce" => (
+                "lead.bounced",
+                json!({"message_id": out.message_id, "reason": "refused at send"}),
+            ),
+            "sms_stop" => (
+                "lead.stop",
+                json!({"body": null, "message_id": out.message_id}),
+            ),
+            _ => return Ok(()),
+        };
+        let slug = text(obj, "input", "tenant")?.unwrap_or_else(|| self.settings.tenant.clone());
+        let reached = events
+            .signal_lead(
+                &slug,
+                lead_id,
+                name,
+                payload,
+                &format!("outreach:{}", out.message_id),
+            )
+            .await?;
+        tracing::info!(
+            signal = name,
+            missions = reached.len(),
+            "refused at send: sequence signalled"
+        );
+        answer["signal"] = name.into();
+        answer["missions"] = reached.len().into();
+        Ok(())
     }
 
     /// The lead's row id, creating the lead from the task's record on first use.

@@ -354,6 +354,10 @@ pub enum EventsCommand {
         /// Deduplication id: the same id twice acts once per mission (default: new).
         #[arg(long = "id")]
         event_id: Option<String>,
+        /// Reach only the missions of this tenant (slug) and the operator's, as the
+        /// agents do for a tenant's lead; without it, every tenant's.
+        #[arg(long)]
+        tenant: Option<String>,
     },
 }
 

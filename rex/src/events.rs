@@ -12,13 +12,24 @@ pub async fn run(g: &Global, cmd: EventsCommand) -> anyhow::Result<ExitCode> {
             name,
             payload,
             event_id,
+            tenant,
         } => {
             let store = setup::store(g, None).await?;
             let engine = setup::engine(store, setup::command_broker(g).await?);
             let event_id = event_id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-            let reached = engine
-                .publish_event(&key, &name, input::parse(&payload)?, &event_id)
-                .await?;
+            let payload = input::parse(&payload)?;
+            let reached = match &tenant {
+                Some(t) => {
+                    engine
+                        .publish_tenant_event(t, &key, &name, payload, &event_id)
+                        .await?
+                }
+                None => {
+                    engine
+                        .publish_event(&key, &name, payload, &event_id)
+                        .await?
+                }
+            };
             println!(
                 "event {name} ({event_id}) on {key}: {} running mission(s)",
                 reached.len()

@@ -241,11 +241,20 @@ impl World {
         if p.event == WorldEvent::TaskDone {
             self.stats.tasks_done += 1;
             let key = format!("lead:{}", p.lead.id);
-            if let Err(err) = self
-                .engine
-                .publish_event(&key, "linkedin.done", json!({"at": p.at}), &id)
-                .await
-            {
+            let payload = json!({"at": p.at});
+            let published = match &self.tenant {
+                Some(t) => {
+                    self.engine
+                        .publish_tenant_event(t, &key, "linkedin.done", payload, &id)
+                        .await
+                }
+                None => {
+                    self.engine
+                        .publish_event(&key, "linkedin.done", payload, &id)
+                        .await
+                }
+            };
+            if let Err(err) = published {
                 tracing::warn!(error = %err, lead = %p.lead.id, "linkedin.done not published");
             }
             return;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rex_agents::AgentsConfig;
+use rex_agents::events::Events;
 use rex_broker::MemoryBroker;
 use rex_core::protocol::SystemClock;
 use rex_core::validate::ValidateOptions;
@@ -13,15 +14,20 @@ use rex_domain_store::entity::suppressions;
 use rex_engine::{Catalog, Engine, Orchestrator, OrchestratorConfig, StartMission};
 use rex_store::Store;
 use rex_store::testing::TestDb;
-use rex_workers::Registry;
+use rex_workers::{Agent, Registry};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::store_world::{TENANT, task};
+use crate::store_world::{Providers, TENANT, World, lead, send_input, task};
 
-on_both_backends!(webhook_events_suppress_and_signal_the_leads_missions_once);
+on_both_backends!(
+    webhook_events_suppress_and_signal_the_leads_missions_once,
+    a_refusal_at_send_ends_the_leads_sequence_of_its_tenant_only,
+);
 
 const SEQUENCE: &str = r#"
 name: listener
@@ -33,6 +39,7 @@ on_signal:
   lead.unsubscribed: cancel
   lead.replied: cancel
   lead.stop: cancel
+  lead.bounced: cancel
 steps:
   - {id: wait, wait_for: {signal: linkedin.done, timeout: 1h}}
 "#;
@@ -45,6 +52,22 @@ fn engine(store: Store) -> Engine {
         catalog,
         Arc::new(SystemClock),
     )
+}
+
+fn orchestrate(
+    engine: &Engine,
+    shutdown: &CancellationToken,
+) -> tokio::task::JoinHandle<Result<(), rex_engine::EngineError>> {
+    let (engine, token) = (engine.clone(), shutdown.clone());
+    tokio::spawn(async move {
+        let config = OrchestratorConfig {
+            relay_grace: Duration::from_millis(300),
+            relay_interval: Duration::from_millis(100),
+            timer_poll: Duration::from_millis(20),
+            ..OrchestratorConfig::default()
+        };
+        Orchestrator::new(engine, config).run(token).await
+    })
 }
 
 async fn start(engine: &Engine, lead: &str) -> anyhow::Result<Uuid> {
@@ -98,18 +121,7 @@ async fn webhook_events_suppress_and_signal_the_leads_missions_once(
         .push(SEQUENCE.as_bytes(), Some("listener.yaml"))
         .await?;
     let shutdown = CancellationToken::new();
-    let orchestrator = tokio::spawn({
-        let (engine, token) = (engine.clone(), shutdown.clone());
-        async move {
-            let config = OrchestratorConfig {
-                relay_grace: Duration::from_millis(300),
-                relay_interval: Duration::from_millis(100),
-                timer_poll: Duration::from_millis(20),
-                ..OrchestratorConfig::default()
-            };
-            Orchestrator::new(engine, config).run(token).await
-        }
-    });
+    let orchestrator = orchestrate(&engine, &shutdown);
 
     let mut registry = Registry::new();
     rex_agents::register_with_engine(
@@ -196,6 +208,152 @@ async fn webhook_events_suppress_and_signal_the_leads_missions_once(
     );
     status_becomes(&store, away, "running").await?;
 
+    shutdown.cancel();
+    orchestrator.await??;
+    Ok(())
+}
+
+/// An address the provider refuses at send ends the lead's sequence as the webhook
+/// would: Twilio 21610 (opted out) → `lead.stop`, SendGrid's invalid recipient →
+/// `lead.bounced`. Only the sending tenant's missions are reached (globex also has a
+/// `lead-1`), and the redelivered step publishes again, which the mission takes once.
+async fn a_refusal_at_send_ends_the_leads_sequence_of_its_tenant_only(
+    db: &TestDb,
+) -> anyhow::Result<()> {
+    let store: Store = (**db).clone();
+    let engine = engine(store.clone());
+    engine
+        .catalog()
+        .push(SEQUENCE.as_bytes(), Some("listener.yaml"))
+        .await?;
+    let shutdown = CancellationToken::new();
+    let orchestrator = orchestrate(&engine, &shutdown);
+    let w = World::new(&store).await?;
+    w.mailbox(&store, "ana@mail.rex.example", 100, 40).await?;
+    let twilio = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(
+            "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json",
+        ))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+            "code": 21610, "message": "Attempt to send to unsubscribed recipient",
+            "more_info": "https://www.twilio.com/docs/errors/21610", "status": 400
+        })))
+        .expect(1)
+        .mount(&twilio)
+        .await;
+    let sendgrid = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v3/mail/send"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"errors": [
+            {"message": "Does not contain a valid address.",
+             "field": "personalizations.0.to.0.email", "help": null}
+        ]})))
+        .expect(1)
+        .mount(&sendgrid)
+        .await;
+    let providers = Providers {
+        sendgrid: Some(&sendgrid),
+        twilio: Some(&twilio),
+    };
+    let events = Events::new(
+        store.clone(),
+        engine.clone(),
+        Arc::new(w.clock.clone()),
+        TENANT,
+    );
+    let outreach = w.outreach(&store, &providers).with_events(events);
+    let mission = |tenant: &'static str, lead: &'static str| {
+        let engine = engine.clone();
+        async move {
+            let start = StartMission {
+                definition: "listener".into(),
+                input: json!({"lead_id": lead}),
+                ..StartMission::default()
+            };
+            anyhow::Ok(engine.start_mission_for(tenant, start).await?.id)
+        }
+    };
+
+    // Twilio 21610: sms_stop on the ledger, lead.stop to acme's lead-1 alone
+    let stopped = mission(TENANT, "lead-1").await?;
+    let other_tenant = mission("globex", "lead-1").await?;
+    status_becomes(&store, stopped, "running").await?;
+    let sms = outreach
+        .run(
+            &task("send", "m1", "t1_sms", 1),
+            send_input(lead("lead-1"), "sms"),
+        )
+        .await?;
+    assert_eq!(
+        (
+            &sms["status"],
+            &sms["reason"],
+            &sms["signal"],
+            &sms["missions"]
+        ),
+        (
+            &json!("suppressed"),
+            &json!("sms_stop"),
+            &json!("lead.stop"),
+            &json!(1)
+        ),
+        "{sms}"
+    );
+    status_becomes(&store, stopped, "cancelled").await?;
+    let signals = rex_store::load_signals(store.conn(), &[stopped]).await?;
+    assert_eq!(
+        signals
+            .iter()
+            .map(|s| s.signal_id.as_str())
+            .collect::<Vec<_>>(),
+        ["outreach:m1:t1_sms"]
+    );
+    assert_eq!(
+        store.get_mission(other_tenant).await?.unwrap().status,
+        "running"
+    );
+    // redelivered: replayed from the record, not sent again, published again (no
+    // mission is still listening, and the cancelled one keeps its single signal)
+    let again = outreach
+        .run(
+            &task("send", "m1", "t1_sms", 2),
+            send_input(lead("lead-1"), "sms"),
+        )
+        .await?;
+    assert_eq!(
+        (&again["replayed"], &again["signal"], &again["missions"]),
+        (&json!(true), &json!("lead.stop"), &json!(0)),
+        "{again}"
+    );
+    assert_eq!(
+        rex_store::load_signals(store.conn(), &[stopped])
+            .await?
+            .len(),
+        1
+    );
+
+    // SendGrid refuses the recipient: hard_bounce on the ledger, lead.bounced
+    let bounced = mission(TENANT, "lead-2").await?;
+    status_becomes(&store, bounced, "running").await?;
+    let email = outreach
+        .run(
+            &task("send", "m2", "t1_email", 1),
+            send_input(lead("lead-2"), "email"),
+        )
+        .await?;
+    assert_eq!(
+        (&email["reason"], &email["signal"], &email["missions"]),
+        (&json!("hard_bounce"), &json!("lead.bounced"), &json!(1)),
+        "{email}"
+    );
+    status_becomes(&store, bounced, "cancelled").await?;
+    assert_eq!(ledger(&store, "sms_stop").await?, 1);
+    assert_eq!(ledger(&store, "hard_bounce").await?, 1);
+
+    engine.cancel_mission(other_tenant, "test over").await?;
+    twilio.verify().await;
+    sendgrid.verify().await;
     shutdown.cancel();
     orchestrator.await??;
     Ok(())

@@ -2,6 +2,7 @@
 //! to correlation keys, retry. Each is an event through the one commit path.
 
 use rex_core::machine::Event;
+use rex_core::protocol::DEFAULT_TENANT;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -44,8 +45,9 @@ impl Engine {
         self.apply_to(id, event).await
     }
 
-    /// Publishes an event to every running mission listening on `key`, as signal
-    /// `name`. Returns the missions it reached.
+    /// Publishes an event to every running mission listening on `key`, whatever its
+    /// tenant (the operator's `rex events publish`), as signal `name`. Returns the
+    /// missions it reached.
     #[tracing::instrument(skip(self, payload))]
     pub async fn publish_event(
         &self,
@@ -54,7 +56,37 @@ impl Engine {
         payload: Value,
         event_id: &str,
     ) -> Result<Vec<Uuid>, EngineError> {
-        let missions = rex_store::running_missions_with_key(self.store.conn(), key).await?;
+        let missions = rex_store::running_missions_with_key(self.store.conn(), key, None).await?;
+        self.signal_all(missions, name, payload, event_id).await
+    }
+
+    /// Publishes an event about one tenant's world (its lead replied, bounced…) to the
+    /// running missions listening on `key` that act for it: the tenant's own and the
+    /// operator's ([`DEFAULT_TENANT`]: the CLI, `rex dev`, the demo, which serve every
+    /// tenant), never another tenant's mission that happens to use the same key (two
+    /// CRMs may both have a lead `42`). Returns the missions it reached.
+    #[tracing::instrument(skip(self, payload))]
+    pub async fn publish_tenant_event(
+        &self,
+        tenant: &str,
+        key: &str,
+        name: &str,
+        payload: Value,
+        event_id: &str,
+    ) -> Result<Vec<Uuid>, EngineError> {
+        let tenants = [tenant, DEFAULT_TENANT];
+        let missions =
+            rex_store::running_missions_with_key(self.store.conn(), key, Some(&tenants)).await?;
+        self.signal_all(missions, name, payload, event_id).await
+    }
+
+    async fn signal_all(
+        &self,
+        missions: Vec<Uuid>,
+        name: &str,
+        payload: Value,
+        event_id: &str,
+    ) -> Result<Vec<Uuid>, EngineError> {
         if missions.is_empty() {
             return Ok(missions);
         }

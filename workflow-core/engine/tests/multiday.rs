@@ -172,6 +172,70 @@ async fn an_event_on_a_correlation_key_cancels_during_a_timer_wait_leaving_no_ti
     h.finish().await;
 }
 
+/// Two tenants' CRMs may both have a lead 42: an event about acme's lead reaches acme's
+/// missions and the operator's (which serve every tenant), never globex's.
+async fn a_tenants_event_never_reaches_another_tenants_mission_on_the_same_key(backend: Backend) {
+    let mut h = Harness::new(backend).await;
+    h.spawn_orchestrator().await;
+    h.spawn_worker(2).await;
+    h.push(SEQUENCE).await;
+    let start = |tenant: &'static str| {
+        let engine = h.engine.clone();
+        async move {
+            let start = rex_engine::StartMission {
+                definition: "sequence".into(),
+                input: json!({"lead": "42"}),
+                ..rex_engine::StartMission::default()
+            };
+            engine.start_mission_for(tenant, start).await.unwrap().id
+        }
+    };
+    let acme = start("acme").await;
+    let globex = start("globex").await;
+    let operator = h.start("sequence", json!({"lead": "42"})).await;
+
+    let mut reached = h
+        .engine
+        .publish_tenant_event("acme", "lead:42", "lead.unsubscribed", json!({}), "evt-1")
+        .await
+        .unwrap();
+    reached.sort();
+    let mut want = vec![acme, operator];
+    want.sort();
+    assert_eq!(reached, want, "acme's and the operator's, not globex's");
+    assert_eq!(
+        h.wait(acme, Duration::from_secs(10)).await.status,
+        "cancelled"
+    );
+    assert_eq!(
+        h.wait(operator, Duration::from_secs(10)).await.status,
+        "cancelled"
+    );
+    assert_eq!(
+        h.db.get_mission(globex).await.unwrap().unwrap().status,
+        "running"
+    );
+    assert!(
+        rex_store::load_signals(h.db.conn(), &[globex])
+            .await
+            .unwrap()
+            .is_empty(),
+        "globex's mission got nothing"
+    );
+    // the operator's publish reaches every tenant's
+    let reached = h
+        .engine
+        .publish_event("lead:42", "lead.unsubscribed", json!({}), "evt-2")
+        .await
+        .unwrap();
+    assert_eq!(reached, [globex]);
+    assert_eq!(
+        h.wait(globex, Duration::from_secs(10)).await.status,
+        "cancelled"
+    );
+    h.finish().await;
+}
+
 async fn a_signal_during_a_running_step_cancels_the_rest_after_it(backend: Backend) {
     let mut h = Harness::new(backend).await;
     h.spawn_orchestrator().await;
@@ -252,6 +316,7 @@ both_backends!(
     a_delay_survives_a_restart_of_everything_and_fires_on_time,
     a_signal_sent_early_is_used_when_the_wait_is_reached_and_counted_once,
     an_event_on_a_correlation_key_cancels_during_a_timer_wait_leaving_no_timer,
+    a_tenants_event_never_reaches_another_tenants_mission_on_the_same_key,
     a_signal_during_a_running_step_cancels_the_rest_after_it,
     retry_from_a_failed_step_reuses_the_earlier_outputs,
 );

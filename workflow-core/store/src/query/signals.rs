@@ -85,8 +85,14 @@ where
     Ok(())
 }
 
-/// The running missions listening on `key`.
-pub async fn running_missions_with_key<C>(c: &C, key: &str) -> Result<Vec<Uuid>, StoreError>
+/// The running missions listening on `key`; with `tenants`, only the missions of those
+/// tenants (slugs), never another tenant's that happens to use the same key (two
+/// tenants' CRMs may both have a lead `42`).
+pub async fn running_missions_with_key<C>(
+    c: &C,
+    key: &str,
+    tenants: Option<&[&str]>,
+) -> Result<Vec<Uuid>, StoreError>
 where
     C: ConnectionTrait,
 {
@@ -99,15 +105,13 @@ where
         .collect();
     let mut running = Vec::new();
     for chunk in ids.chunks(ids_per_statement(c.get_database_backend())) {
-        running.extend(
-            missions::Entity::find()
-                .filter(missions::Column::Id.is_in(chunk.iter().copied()))
-                .filter(missions::Column::Status.eq("running"))
-                .all(c)
-                .await?
-                .into_iter()
-                .map(|m| m.id),
-        );
+        let mut query = missions::Entity::find()
+            .filter(missions::Column::Id.is_in(chunk.iter().copied()))
+            .filter(missions::Column::Status.eq("running"));
+        if let Some(tenants) = tenants {
+            query = query.filter(missions::Column::TenantId.is_in(tenants.iter().copied()));
+        }
+        running.extend(query.all(c).await?.into_iter().map(|m| m.id));
     }
     running.sort();
     Ok(running)

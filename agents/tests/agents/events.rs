@@ -19,10 +19,11 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::store_world::{Providers, TENANT, World, lead, send_input, task};
+use crate::store_world::{
+    Providers, TENANT, World, lead, send_input, sendgrid_refusing_the_recipient, task,
+    twilio_refusing,
+};
 
 on_both_backends!(
     webhook_events_suppress_and_signal_the_leads_missions_once,
@@ -54,20 +55,46 @@ fn engine(store: Store) -> Engine {
     )
 }
 
-fn orchestrate(
-    engine: &Engine,
-    shutdown: &CancellationToken,
-) -> tokio::task::JoinHandle<Result<(), rex_engine::EngineError>> {
-    let (engine, token) = (engine.clone(), shutdown.clone());
-    tokio::spawn(async move {
-        let config = OrchestratorConfig {
-            relay_grace: Duration::from_millis(300),
-            relay_interval: Duration::from_millis(100),
-            timer_poll: Duration::from_millis(20),
-            ..OrchestratorConfig::default()
-        };
-        Orchestrator::new(engine, config).run(token).await
-    })
+/// An engine with the listener definition pushed and an orchestrator running.
+struct Listening {
+    store: Store,
+    engine: Engine,
+    shutdown: CancellationToken,
+    orchestrator: tokio::task::JoinHandle<Result<(), rex_engine::EngineError>>,
+}
+
+impl Listening {
+    async fn new(db: &TestDb) -> anyhow::Result<Self> {
+        let store: Store = (**db).clone();
+        let engine = engine(store.clone());
+        engine
+            .catalog()
+            .push(SEQUENCE.as_bytes(), Some("listener.yaml"))
+            .await?;
+        let shutdown = CancellationToken::new();
+        let (e, token) = (engine.clone(), shutdown.clone());
+        let orchestrator = tokio::spawn(async move {
+            let config = OrchestratorConfig {
+                relay_grace: Duration::from_millis(300),
+                relay_interval: Duration::from_millis(100),
+                timer_poll: Duration::from_millis(20),
+                ..OrchestratorConfig::default()
+            };
+            Orchestrator::new(e, config).run(token).await
+        });
+        Ok(Self {
+            store,
+            engine,
+            shutdown,
+            orchestrator,
+        })
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.orchestrator.await??;
+        Ok(())
+    }
 }
 
 async fn start(engine: &Engine, lead: &str) -> anyhow::Result<Uuid> {
@@ -114,14 +141,8 @@ fn event(source: &str, kind: &str, id: &str, lead: &str, address: &str, text: &s
 async fn webhook_events_suppress_and_signal_the_leads_missions_once(
     db: &TestDb,
 ) -> anyhow::Result<()> {
-    let store: Store = (**db).clone();
-    let engine = engine(store.clone());
-    engine
-        .catalog()
-        .push(SEQUENCE.as_bytes(), Some("listener.yaml"))
-        .await?;
-    let shutdown = CancellationToken::new();
-    let orchestrator = orchestrate(&engine, &shutdown);
+    let listening = Listening::new(db).await?;
+    let (store, engine) = (listening.store.clone(), listening.engine.clone());
 
     let mut registry = Registry::new();
     rex_agents::register_with_engine(
@@ -208,9 +229,7 @@ async fn webhook_events_suppress_and_signal_the_leads_missions_once(
     );
     status_becomes(&store, away, "running").await?;
 
-    shutdown.cancel();
-    orchestrator.await??;
-    Ok(())
+    listening.stop().await
 }
 
 /// An address the provider refuses at send ends the lead's sequence as the webhook
@@ -220,38 +239,12 @@ async fn webhook_events_suppress_and_signal_the_leads_missions_once(
 async fn a_refusal_at_send_ends_the_leads_sequence_of_its_tenant_only(
     db: &TestDb,
 ) -> anyhow::Result<()> {
-    let store: Store = (**db).clone();
-    let engine = engine(store.clone());
-    engine
-        .catalog()
-        .push(SEQUENCE.as_bytes(), Some("listener.yaml"))
-        .await?;
-    let shutdown = CancellationToken::new();
-    let orchestrator = orchestrate(&engine, &shutdown);
+    let listening = Listening::new(db).await?;
+    let (store, engine) = (listening.store.clone(), listening.engine.clone());
     let w = World::new(&store).await?;
     w.mailbox(&store, "ana@mail.rex.example", 100, 40).await?;
-    let twilio = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(
-            "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json",
-        ))
-        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
-            "code": 21610, "message": "Attempt to send to unsubscribed recipient",
-            "more_info": "https://www.twilio.com/docs/errors/21610", "status": 400
-        })))
-        .expect(1)
-        .mount(&twilio)
-        .await;
-    let sendgrid = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v3/mail/send"))
-        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"errors": [
-            {"message": "Does not contain a valid address.",
-             "field": "personalizations.0.to.0.email", "help": null}
-        ]})))
-        .expect(1)
-        .mount(&sendgrid)
-        .await;
+    let twilio = twilio_refusing(21610, "Attempt to send to unsubscribed recipient").await;
+    let sendgrid = sendgrid_refusing_the_recipient().await;
     let providers = Providers {
         sendgrid: Some(&sendgrid),
         twilio: Some(&twilio),
@@ -354,7 +347,5 @@ async fn a_refusal_at_send_ends_the_leads_sequence_of_its_tenant_only(
     engine.cancel_mission(other_tenant, "test over").await?;
     twilio.verify().await;
     sendgrid.verify().await;
-    shutdown.cancel();
-    orchestrator.await??;
-    Ok(())
+    listening.stop().await
 }

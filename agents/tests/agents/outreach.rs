@@ -20,7 +20,8 @@ use wiremock::matchers::{body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::store_world::{
-    Providers, SENDGRID_KEY, TENANT, World, lead, send_input, t0, task, unsubscribe_url,
+    Providers, SENDGRID_KEY, TENANT, World, lead, send_input, sendgrid_refusing_the_recipient, t0,
+    task, twilio_refusing, unsubscribe_url,
 };
 
 on_both_backends!(
@@ -464,15 +465,7 @@ async fn the_consent_gate_refuses_email_to_a_german_lead_without_consent(
 async fn an_invalid_address_is_suppressed_as_a_hard_bounce(db: &TestDb) -> anyhow::Result<()> {
     let w = World::new(db).await?;
     let mailbox = w.mailbox(db, "ana@mail.rex.example", 100, 40).await?;
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v3/mail/send"))
-        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"errors": [
-            {"message": "Does not contain a valid address.", "field": "personalizations.0.to.0.email", "help": null}
-        ]})))
-        .expect(1)
-        .mount(&server)
-        .await;
+    let server = sendgrid_refusing_the_recipient().await;
     let agent = w.outreach(
         db,
         &Providers {
@@ -514,18 +507,7 @@ async fn an_invalid_address_is_suppressed_as_a_hard_bounce(db: &TestDb) -> anyho
 
 async fn an_opted_out_number_is_suppressed(db: &TestDb) -> anyhow::Result<()> {
     let w = World::new(db).await?;
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(
-            "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json",
-        ))
-        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
-            "code": 21610, "message": "Attempt to send to unsubscribed recipient",
-            "more_info": "https://www.twilio.com/docs/errors/21610", "status": 400
-        })))
-        .expect(1)
-        .mount(&server)
-        .await;
+    let server = twilio_refusing(21610, "Attempt to send to unsubscribed recipient").await;
     let agent = w.outreach(
         db,
         &Providers {

@@ -19,7 +19,8 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 use uuid::Uuid;
-use wiremock::MockServer;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::common::http;
 
@@ -170,4 +171,38 @@ pub fn unsubscribe_url(tenant: Uuid, message_id: &str) -> String {
         "https://rex.example/u/{}",
         rex_domain::unsubscribe::sign(UNSUBSCRIBE_SECRET, tenant, message_id)
     )
+}
+
+/// A Twilio that refuses the one send it expects with error `code` (HTTP 400, Twilio's
+/// error body).
+pub async fn twilio_refusing(code: u32, message: &str) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(
+            "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json",
+        ))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+            "code": code, "message": message,
+            "more_info": format!("https://www.twilio.com/docs/errors/{code}"), "status": 400
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    server
+}
+
+/// A SendGrid that refuses the recipient of the one send it expects (400 naming
+/// `personalizations.0.to.0.email`).
+pub async fn sendgrid_refusing_the_recipient() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v3/mail/send"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"errors": [
+            {"message": "Does not contain a valid address.",
+             "field": "personalizations.0.to.0.email", "help": null}
+        ]})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    server
 }

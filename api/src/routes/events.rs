@@ -189,19 +189,31 @@ impl Feed {
         self.finished |= mission.is_finished();
     }
 
-    /// Orders transitions seen together (one commit, or one read): steps that finished
-    /// before steps that started (a step starts because another finished), then those
-    /// still waiting, each group in the definition's order; the mission's own status
-    /// last (it finishes with its last step).
     fn sort(&self, events: &mut [MissionEvent]) {
-        events.sort_by_key(|e| match &e.step {
-            Some(step) => (
-                2 - rank(&e.status).min(2),
-                self.order.get(step).copied().unwrap_or(usize::MAX),
-            ),
-            None => (3, 0),
-        });
+        sort_together(&self.order, events);
     }
+}
+
+/// Orders transitions seen together (one commit, one read, or broadcasts that arrived
+/// together): steps that finished before steps that started (a step starts because
+/// another finished), then those still waiting, each group in the definition's order
+/// (`order`); the mission's own status last (it finishes with its last step). A step
+/// placed by its first transition here keeps its own in the order they came (a fast
+/// step's `running` and `succeeded` may arrive together: never `succeeded` first).
+fn sort_together(order: &HashMap<String, usize>, events: &mut [MissionEvent]) {
+    let key = |e: &MissionEvent| match &e.step {
+        Some(step) => (
+            2 - rank(&e.status).min(2),
+            order.get(step).copied().unwrap_or(usize::MAX),
+        ),
+        None => (3, 0),
+    };
+    let mut first = HashMap::new();
+    for e in events.iter() {
+        first.entry(e.step.clone()).or_insert_with(|| key(e));
+    }
+    // stable: a step's transitions keep their relative order
+    events.sort_by_key(|e| first[&e.step]);
 }
 
 /// The last (status, attempt) sent for the mission (`None`) and each step.
@@ -254,6 +266,41 @@ mod tests {
             status: status.to_owned(),
             attempt,
         }
+    }
+
+    fn names(events: &[MissionEvent]) -> Vec<String> {
+        events
+            .iter()
+            .map(|e| format!("{}:{}", e.step.as_deref().unwrap_or("mission"), e.status))
+            .collect()
+    }
+
+    #[test]
+    fn a_steps_own_transitions_keep_their_order_when_they_arrive_together() {
+        let order: HashMap<String, usize> = [("a".to_owned(), 0), ("b".to_owned(), 1)].into();
+        let mut batch = [
+            ev(Some("a"), "running", 1),
+            ev(Some("a"), "succeeded", 1),
+            ev(Some("b"), "running", 1),
+        ];
+        sort_together(&order, &mut batch);
+        assert_eq!(names(&batch), ["a:running", "a:succeeded", "b:running"]);
+        let mut batch = [
+            ev(None, "succeeded", 0),
+            ev(Some("b"), "running", 1),
+            ev(Some("b"), "succeeded", 1),
+            ev(Some("a"), "succeeded", 1),
+        ];
+        sort_together(&order, &mut batch);
+        assert_eq!(
+            names(&batch),
+            [
+                "a:succeeded",
+                "b:running",
+                "b:succeeded",
+                "mission:succeeded"
+            ]
+        );
     }
 
     #[test]

@@ -37,8 +37,13 @@ psql -q -h 127.0.0.1 -U postgres -d postgres -c "CREATE DATABASE $DB" >/dev/null
 api_pid=""
 cleanup() {
   [ -n "$api_pid" ] && kill "$api_pid" 2>/dev/null && wait "$api_pid" 2>/dev/null || true
-  for q in $(rabbitmqctl list_queues name 2>/dev/null | grep "^$REX_QUEUE_PREFIX" || true); do
+  for q in $(rabbitmqctl list_queues name 2>/dev/null | grep "^$REX_QUEUE_PREFIX\." || true); do
     rabbitmqctl delete_queue "$q" >/dev/null 2>&1 || true
+  done
+  # and its exchanges ({prefix}.tasks, {prefix}.dlx; rabbitmqctl has no delete_exchange
+  # and the management plugin is not enabled here): nothing is left behind
+  for x in $(rabbitmqctl list_exchanges name 2>/dev/null | grep "^$REX_QUEUE_PREFIX\." || true); do
+    rabbitmqctl eval "rabbit_exchange:delete(rabbit_misc:r(<<\"/\">>, exchange, <<\"$x\">>), false, <<\"ci\">>)." >/dev/null 2>&1 || true
   done
   psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null || true
 }
